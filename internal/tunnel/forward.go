@@ -1,0 +1,190 @@
+package tunnel
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+)
+
+// handshakeTimeout bounds a TLS handshake on an accepted connection.
+const handshakeTimeout = 15 * time.Second
+
+// Server is the stunnel server role: TLS in (client certificate from the migration CA
+// required), plain TCP out to Forward.
+type Server struct {
+	Forward string
+	TLS     *tls.Config
+	Log     *slog.Logger
+	// Grace is how long Serve waits for open connections after ctx is cancelled.
+	Grace time.Duration
+}
+
+// Serve accepts on ln until ctx is cancelled, then waits up to Grace for open connections.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	return serve(ctx, ln, s.Grace, func(ctx context.Context, in net.Conn) {
+		start := time.Now()
+		tc := tls.Server(in, s.TLS)
+		hctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
+		err := tc.HandshakeContext(hctx)
+		cancel()
+		if err != nil {
+			in.Close()
+			s.Log.Warn("connection refused", "peer", in.RemoteAddr().String(), "stage", "tls handshake", "error", err)
+			return
+		}
+		out, err := (&net.Dialer{KeepAlive: KeepAlive}).DialContext(ctx, "tcp", s.Forward)
+		if err != nil {
+			tc.Close()
+			s.Log.Warn("connection failed", "peer", in.RemoteAddr().String(), "forward", s.Forward, "error", err)
+			return
+		}
+		st := Pipe(ctx, tc, out)
+		logDone(s.Log, in.RemoteAddr().String(), s.Forward, start, st)
+	})
+}
+
+// Client is the stunnel client role: plain TCP in, TLS out to Target through its proxies.
+type Client struct {
+	Target *Target
+	Log    *slog.Logger
+	Grace  time.Duration
+}
+
+// Serve accepts on ln until ctx is cancelled, then waits up to Grace for open connections.
+func (c *Client) Serve(ctx context.Context, ln net.Listener) error {
+	return serve(ctx, ln, c.Grace, func(ctx context.Context, in net.Conn) {
+		start := time.Now()
+		out, err := Dial(ctx, c.Target)
+		if err != nil {
+			in.Close()
+			c.Log.Warn("connection failed", "peer", in.RemoteAddr().String(), "connect", c.Target.Addr, "error", err)
+			return
+		}
+		st := Pipe(ctx, in, out)
+		logDone(c.Log, in.RemoteAddr().String(), c.Target.Addr, start, st)
+	})
+}
+
+func logDone(log *slog.Logger, peer, to string, start time.Time, st PipeStats) {
+	attrs := []any{"peer", peer, "to", to, "sent", st.AtoB, "received", st.BtoA, "duration", time.Since(start).Round(time.Millisecond)}
+	if st.Err != nil {
+		log.Warn("connection closed with error", append(attrs, "error", st.Err)...)
+		return
+	}
+	log.Info("connection closed", attrs...)
+}
+
+// serve runs handle for each accepted connection. When ctx is cancelled it stops accepting,
+// lets open connections run for grace, then cancels them and waits.
+func serve(ctx context.Context, ln net.Listener, grace time.Duration, handle func(context.Context, net.Conn)) error {
+	connCtx, cancelConns := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelConns()
+	var wg sync.WaitGroup
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	var err error
+	for {
+		var c net.Conn
+		c, err = ln.Accept()
+		if err != nil {
+			break
+		}
+		if tc, ok := c.(*net.TCPConn); ok {
+			tc.SetKeepAlivePeriod(KeepAlive)
+			tc.SetKeepAlive(true)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			handle(connCtx, c)
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(grace):
+		cancelConns()
+		<-done
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// PipeStats counts what a Pipe moved.
+type PipeStats struct {
+	AtoB, BtoA int64
+	Err        error // the first error other than a clean end of stream
+}
+
+// copyBufSize is large enough that a TLS side writes full 16 KiB records in few calls.
+const copyBufSize = 256 << 10
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
+
+// Pipe copies both ways between a and b until both directions end. An end of stream in one
+// direction is passed on as a half-close, so protocols that shut down one side (rsync, HTTP/1.0
+// clients) work. Both connections are closed when Pipe returns, and when ctx is cancelled.
+func Pipe(ctx context.Context, a, b net.Conn) PipeStats {
+	stop := context.AfterFunc(ctx, func() { a.Close(); b.Close() })
+	defer stop()
+	var st PipeStats
+	var errAB, errBA error
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		st.BtoA, errBA = copyHalf(a, b)
+	}()
+	st.AtoB, errAB = copyHalf(b, a)
+	wg.Wait()
+	a.Close()
+	b.Close()
+	st.Err = errors.Join(errAB, errBA)
+	if ctx.Err() != nil && st.Err != nil {
+		st.Err = ctx.Err()
+	}
+	return st
+}
+
+// copyHalf copies src to dst, then half-closes dst. On an error it closes both, so the other
+// direction ends too.
+func copyHalf(dst, src net.Conn) (int64, error) {
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	var n int64
+	for {
+		nr, rerr := src.Read(buf)
+		if nr > 0 {
+			nw, werr := dst.Write(buf[:nr])
+			n += int64(nw)
+			if werr != nil {
+				src.Close()
+				dst.Close()
+				return n, werr
+			}
+		}
+		if rerr == io.EOF {
+			if cw, ok := dst.(interface{ CloseWrite() error }); ok {
+				cw.CloseWrite()
+			}
+			return n, nil
+		}
+		if rerr != nil {
+			if errors.Is(rerr, net.ErrClosed) {
+				return n, nil // the other direction failed and closed us
+			}
+			src.Close()
+			dst.Close()
+			return n, rerr
+		}
+	}
+}

@@ -1,0 +1,148 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ferrydvm/ferry/internal/scan"
+)
+
+// errOwner marks a failure to set owner and group, which --no-owner avoids.
+var errOwner = errors.New("cannot set owner and group")
+
+// applyMeta gives the object name inside dirfd (open as fd, or -1) the owner, xattrs, mode
+// and modification time of x, in that order: chown clears setuid bits and setting an ACL
+// changes group bits, so the mode comes after both, and the time comes last.
+func applyMeta(dirfd int, name string, fd int, x *entry, o Options) error {
+	if !o.NoOwner {
+		var err error
+		if fd >= 0 {
+			err = unix.Fchown(fd, int(x.UID), int(x.GID))
+		} else {
+			err = unix.Fchownat(dirfd, name, int(x.UID), int(x.GID), unix.AT_SYMLINK_NOFOLLOW)
+		}
+		if err != nil {
+			return fmt.Errorf("%w to %d:%d (%v): run the receiver as root, or pass --no-owner where the target cannot hold owners (root-squashed NFS)", errOwner, x.UID, x.GID, err)
+		}
+	}
+	if !o.NoXattrs {
+		if err := applyXattrs(dirfd, name, fd, x, o); err != nil {
+			return err
+		}
+	}
+	if x.Kind != scan.KindSymlink {
+		var err error
+		if fd >= 0 {
+			err = unix.Fchmod(fd, x.Mode)
+		} else {
+			err = unix.Fchmodat(dirfd, name, x.Mode, 0)
+		}
+		if err != nil {
+			return fmt.Errorf("set mode %#o: %w", x.Mode, err)
+		}
+	}
+	ts := []unix.Timespec{{Nsec: unix.UTIME_OMIT}, unix.NsecToTimespec(x.Mtime)}
+	if err := unix.UtimesNanoAt(dirfd, name, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("set modification time: %w", err)
+	}
+	return nil
+}
+
+// applyXattrs sets x's attributes and removes others that scan would have carried (a new
+// file inherits a default ACL from its directory, for one).
+func applyXattrs(dirfd int, name string, fd int, x *entry, o Options) error {
+	have, err := listXattrs(dirfd, name)
+	if err != nil {
+		return fmt.Errorf("list xattrs: %w", err)
+	}
+	for _, xa := range x.Xattrs {
+		if err := setXattr(dirfd, name, fd, xa); err != nil {
+			return fmt.Errorf("set xattr %s: %w", xa.Name, err)
+		}
+	}
+	for _, n := range have {
+		if !carried(n, o.Security) || slices.ContainsFunc(x.Xattrs, func(xa scan.Xattr) bool { return xa.Name == n }) {
+			continue
+		}
+		var err error
+		if fd >= 0 {
+			err = unix.Fremovexattr(fd, n)
+		} else {
+			err = unix.Lremovexattr(procPath(dirfd, name), n)
+		}
+		if err != nil && !errors.Is(err, unix.ENODATA) {
+			return fmt.Errorf("remove xattr %s: %w", n, err)
+		}
+	}
+	return nil
+}
+
+func setXattr(dirfd int, name string, fd int, xa scan.Xattr) error {
+	if fd >= 0 {
+		return unix.Fsetxattr(fd, xa.Name, xa.Value, 0)
+	}
+	return unix.Lsetxattr(procPath(dirfd, name), xa.Name, xa.Value, 0)
+}
+
+// carried mirrors scan's choice of attributes.
+func carried(name string, security bool) bool {
+	switch {
+	case strings.HasPrefix(name, "user."), strings.HasPrefix(name, "trusted."):
+		return true
+	case name == scan.ACLAccess, name == scan.ACLDefault:
+		return true
+	case strings.HasPrefix(name, "security."):
+		return security
+	}
+	return false
+}
+
+// sameMeta reports whether the object described by st (name inside dirfd) already has x's
+// owner, mode, time and xattrs.
+func sameMeta(dirfd int, name string, st *unix.Stat_t, x *entry, o Options) bool {
+	if st.Mtim.Nano() != x.Mtime {
+		return false
+	}
+	if !o.NoOwner && (st.Uid != x.UID || st.Gid != x.GID) {
+		return false
+	}
+	if x.Kind != scan.KindSymlink && st.Mode&0o7777 != x.Mode {
+		return false
+	}
+	if o.NoXattrs {
+		return true
+	}
+	return sameXattrs(dirfd, name, x, o)
+}
+
+func sameXattrs(dirfd int, name string, x *entry, o Options) bool {
+	have, err := listXattrs(dirfd, name)
+	if err != nil {
+		return false
+	}
+	n := 0
+	for _, h := range have {
+		if carried(h, o.Security) {
+			n++
+		}
+	}
+	if n != len(x.Xattrs) {
+		return false
+	}
+	buf := make([]byte, 0, 256)
+	for _, xa := range x.Xattrs {
+		sz, err := unix.Lgetxattr(procPath(dirfd, name), xa.Name, nil)
+		if err != nil || sz != len(xa.Value) {
+			return false
+		}
+		buf = slices.Grow(buf[:0], sz)[:sz]
+		if _, err := unix.Lgetxattr(procPath(dirfd, name), xa.Name, buf); err != nil || string(buf) != string(xa.Value) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,220 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sort"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ferrydvm/ferry/internal/wire"
+)
+
+// Receiver serves named volumes to senders.
+type Receiver struct {
+	Volumes map[string]string // name -> directory
+	Log     *slog.Logger
+	// Workers write files in parallel; default 4.
+	Workers int
+	Version string
+}
+
+// Handle runs one sender's session on conn and closes it.
+func (rc *Receiver) Handle(ctx context.Context, conn io.ReadWriteCloser) error {
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	r := wire.NewReader(conn, 256<<10)
+	w := wire.NewWriter(conn, 256<<10)
+	h, rootfd, err := rc.accept(r, w)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(rootfd)
+	s := newSession(rc, h, rootfd, r, w)
+	return s.run(ctx)
+}
+
+// accept reads Hello, opens the volume and answers Welcome or Error.
+func (rc *Receiver) accept(r *wire.Reader, w *wire.Writer) (*hello, int, error) {
+	refuse := func(err error) (*hello, int, error) {
+		m := &msgError{Message: err.Error()}
+		w.WriteFrame(tError, encode(m.encode))
+		w.Flush()
+		return nil, -1, err
+	}
+	t, p, err := r.ReadFrame()
+	if err != nil {
+		return nil, -1, fmt.Errorf("read hello: %w", err)
+	}
+	if t != tHello {
+		return refuse(fmt.Errorf("expected hello, got message %d", t))
+	}
+	var h hello
+	d := wire.NewDec(p)
+	h.decode(d)
+	if err := d.Done(); err != nil {
+		return refuse(malformed(t, err))
+	}
+	if h.Proto != ProtocolVersion {
+		return refuse(fmt.Errorf("sender speaks protocol %d (ferry %s), this receiver %d (ferry %s): use the same ferry version on both sides", h.Proto, h.Version, ProtocolVersion, rc.Version))
+	}
+	dir, ok := rc.Volumes[h.Volume]
+	if !ok {
+		names := make([]string, 0, len(rc.Volumes))
+		for n := range rc.Volumes {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return refuse(fmt.Errorf("no volume %q here; this receiver serves: %s", h.Volume, strings.Join(names, ", ")))
+	}
+	rootfd, err := openRoot(dir, h.Subdir)
+	if err != nil {
+		return refuse(fmt.Errorf("volume %q: %w", h.Volume, err))
+	}
+	wm := &welcome{Proto: ProtocolVersion, Version: rc.Version}
+	if err := w.WriteFrame(tWelcome, encode(wm.encode)); err != nil {
+		unix.Close(rootfd)
+		return nil, -1, err
+	}
+	return &h, rootfd, nil
+}
+
+// openRoot opens the volume directory and the subdirectory inside it, creating the
+// subdirectory's components as needed without following symlinks.
+func openRoot(dir, subdir string) (int, error) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("open %s: %w", dir, err)
+	}
+	if subdir == "" {
+		return fd, nil
+	}
+	if err := checkPath(subdir); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("subdirectory: %w", err)
+	}
+	for c := range strings.SplitSeq(subdir, "/") {
+		if err := unix.Mkdirat(fd, c, 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
+			unix.Close(fd)
+			return -1, fmt.Errorf("create subdirectory %s: %w", quote(subdir), err)
+		}
+		next, err := openDirAt(fd, c)
+		unix.Close(fd)
+		if err != nil {
+			return -1, fmt.Errorf("open subdirectory %s: %w", quote(subdir), err)
+		}
+		fd = next
+	}
+	return fd, nil
+}
+
+// Messages from the reading goroutine to the session.
+type (
+	entriesMsg struct {
+		first   uint64
+		entries []entry
+	}
+	piecesMsg []piece
+	deltaMsg  struct {
+		index uint64
+		ops   []deltaOp
+	}
+	endMsg  struct{ count uint64 }
+	peerErr struct{ err error }
+)
+
+// deltaOp is a decoded delta operation.
+type deltaOp struct {
+	block, count int
+	literal      []byte
+}
+
+// readLoop decodes the sender's frames into messages. Data is copied out of the frame.
+func readLoop(r *wire.Reader, out chan<- any) {
+	defer close(out)
+	for {
+		t, p, err := r.ReadFrame()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = errors.New("sender closed the connection")
+			}
+			out <- peerErr{err}
+			return
+		}
+		m, err := decodeFromSender(t, p)
+		if err != nil {
+			out <- peerErr{err}
+			return
+		}
+		out <- m
+	}
+}
+
+func decodeFromSender(t wire.Type, p []byte) (any, error) {
+	d := wire.NewDec(p)
+	var m any
+	switch t {
+	case tEntries:
+		em := entriesMsg{first: d.Uvarint()}
+		decodeList(d, maxBatch, func(d *wire.Dec) {
+			var x entry
+			decodeEntry(d, &x)
+			em.entries = append(em.entries, x)
+		})
+		m = em
+	case tData:
+		var pm piecesMsg
+		decodeList(d, maxBatch, func(d *wire.Dec) {
+			var pc piece
+			decodePiece(d, &pc)
+			pc.Data = slices.Clone(pc.Data)
+			pc.Digest = slices.Clone(pc.Digest)
+			pm = append(pm, pc)
+		})
+		m = pm
+	case tDelta:
+		dm := deltaMsg{index: d.Uvarint()}
+		decodeList(d, maxBatch, func(d *wire.Dec) {
+			dm.ops = append(dm.ops, decodeOp(d))
+		})
+		m = dm
+	case tFileError:
+		var e msgError
+		e.decode(d)
+		m = e
+	case tEnd:
+		m = endMsg{count: d.Uvarint()}
+	case tError:
+		var e msgError
+		e.decode(d)
+		return nil, fmt.Errorf("sender failed: %s", e.Message)
+	default:
+		return nil, fmt.Errorf("unexpected message %d from sender", t)
+	}
+	if err := d.Done(); err != nil {
+		return nil, malformed(t, err)
+	}
+	return m, nil
+}
+
+func decodeOp(d *wire.Dec) deltaOp {
+	switch d.U8() {
+	case 1:
+		b := d.Uint(1<<40, "block")
+		c := d.Uint(1<<40, "count")
+		if c == 0 {
+			d.Fail("copy of no blocks")
+		}
+		return deltaOp{block: int(b), count: int(c)}
+	case 2:
+		return deltaOp{literal: slices.Clone(d.Bytes(wire.MaxPayload))}
+	}
+	d.Fail("unknown delta op")
+	return deltaOp{}
+}

@@ -1,0 +1,291 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/zeebo/blake3"
+	"golang.org/x/sys/unix"
+
+	"github.com/ferrydvm/ferry/internal/delta"
+)
+
+// workItem is one thing for a worker to do with a task.
+type workItem struct {
+	task    *fileTask
+	prepare bool   // compute the request (signature, resume prefix, checksum)
+	piece   *piece // write data
+	ops     []deltaOp
+	abort   string // the sender could not read the file
+}
+
+// writeState is a worker's handle on a file being written.
+type writeState struct {
+	f       *os.File // the temporary file
+	old     *os.File // the current file, for deltas
+	sig     *delta.Signature
+	patcher *delta.Patcher
+	h       *blake3.Hasher
+	pos     int64
+	started bool
+}
+
+type worker struct {
+	s   *session
+	ctx context.Context
+}
+
+func (w *worker) run(items <-chan workItem) {
+	open := make(map[*fileTask]bool)
+	defer func() {
+		for t := range open { // cut off: keep partial files for the next run
+			t.ws.close()
+		}
+	}()
+	for it := range items {
+		t := it.task
+		c := completion{task: t}
+		switch {
+		case it.prepare:
+			c.prepared = true
+			c.same, c.err = w.prepare(t)
+			open[t] = t.ws.f != nil || t.ws.old != nil
+		case it.abort != "":
+			t.ws.discard(t)
+			c.err = &abortError{it.abort}
+		case it.ops != nil:
+			open[t] = true
+			if c.err = w.applyOps(t, it.ops); c.err == nil {
+				continue
+			}
+			t.ws.discard(t)
+		default:
+			open[t] = true
+			var final bool
+			final, c.err = w.write(t, it.piece)
+			if c.err == nil && !final {
+				continue
+			}
+			if c.err != nil {
+				t.ws.discard(t)
+			}
+			c.bytes = t.x.Size
+		}
+		if !c.prepared || c.err != nil || c.same {
+			delete(open, t)
+		}
+		select {
+		case w.s.done <- c:
+		case <-w.ctx.Done():
+			return
+		}
+	}
+}
+
+// prepare computes what the request needs: a signature of the current file, the digest of
+// a partial file, or (--checksum) whether the content is already equal.
+func (w *worker) prepare(t *fileTask) (same bool, err error) {
+	dirfd := t.dir.fd
+	if t.check {
+		d, err := digestAt(dirfd, t.name)
+		if err != nil {
+			return false, err
+		}
+		if bytes.Equal(d, t.x.Digest) {
+			return true, nil
+		}
+		t.how = needWhole
+		if t.x.Size >= deltaMin {
+			t.how = needDelta
+		}
+	}
+	switch t.how {
+	case needDelta:
+		f, err := openAt(dirfd, t.name, unix.O_RDONLY)
+		if err != nil {
+			return false, err
+		}
+		fi, err := f.Stat()
+		if err == nil {
+			t.ws.sig, err = delta.Sign(w.ctx, f, fi.Size(), delta.BlockSize(fi.Size()))
+		}
+		if err == nil {
+			t.sig, err = t.ws.sig.MarshalBinary()
+		}
+		if err != nil {
+			f.Close()
+			return false, fmt.Errorf("sign the current copy: %w", err)
+		}
+		t.ws.old = f
+	case needResume:
+		f, err := openAt(dirfd, tempName(t.name), unix.O_RDWR)
+		if err != nil {
+			return false, err
+		}
+		h := blake3.New()
+		n, err := io.Copy(h, f)
+		if err != nil {
+			f.Close()
+			return false, fmt.Errorf("read the partial copy: %w", err)
+		}
+		t.ws.f, t.ws.h, t.ws.pos = f, h, n
+		t.prefixLen, t.prefixHash = n, h.Sum(nil)
+	}
+	return false, nil
+}
+
+func openAt(dirfd int, name string, flags int) (*os.File, error) {
+	fd, err := unix.Openat(dirfd, name, flags|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", quote(name), err)
+	}
+	return os.NewFile(uintptr(fd), name), nil
+}
+
+func digestAt(dirfd int, name string) ([]byte, error) {
+	f, err := openAt(dirfd, name, unix.O_RDONLY)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	h := blake3.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return nil, fmt.Errorf("read for --checksum: %w", err)
+	}
+	return h.Sum(nil), nil
+}
+
+// create opens a fresh temporary file for t.
+func (ws *writeState) create(t *fileTask) error {
+	fd, err := unix.Openat(t.dir.fd, tempName(t.name), unix.O_RDWR|unix.O_CREAT|unix.O_TRUNC|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return fmt.Errorf("create temporary file: %w", err)
+	}
+	ws.f, ws.h, ws.pos = os.NewFile(uintptr(fd), tempName(t.name)), blake3.New(), 0
+	return nil
+}
+
+// write applies one piece; it reports whether the file is complete (verified and renamed).
+func (w *worker) write(t *fileTask, p *piece) (bool, error) {
+	ws := &t.ws
+	if !ws.started {
+		ws.started = true
+		if ws.f != nil && p.Offset == 0 { // the sender refused our partial copy
+			ws.close()
+		}
+		if ws.f == nil {
+			if err := ws.create(t); err != nil {
+				return false, err
+			}
+		}
+	}
+	if p.Offset < ws.pos {
+		return false, fmt.Errorf("sender sent data at %d after %d", p.Offset, ws.pos)
+	}
+	if p.Offset+int64(len(p.Data)) > t.x.Size {
+		return false, fmt.Errorf("sender sent data past the announced size %d", t.x.Size)
+	}
+	ws.hashZeros(p.Offset - ws.pos)
+	if len(p.Data) > 0 {
+		if _, err := ws.f.WriteAt(p.Data, p.Offset); err != nil {
+			return false, fmt.Errorf("write: %w", err)
+		}
+		ws.h.Write(p.Data)
+	}
+	ws.pos = p.Offset + int64(len(p.Data))
+	if !p.Final {
+		return false, nil
+	}
+	return true, w.finish(t, p.Digest)
+}
+
+func (ws *writeState) hashZeros(n int64) {
+	for n > 0 {
+		k := min(n, int64(len(zeros)))
+		ws.h.Write(zeros[:k])
+		n -= k
+	}
+}
+
+// finish verifies the digest, applies the metadata and renames the file into place.
+func (w *worker) finish(t *fileTask, digest []byte) error {
+	ws := &t.ws
+	ws.hashZeros(t.x.Size - ws.pos)
+	if err := ws.f.Truncate(t.x.Size); err != nil {
+		return fmt.Errorf("set size: %w", err)
+	}
+	if got := ws.h.Sum(nil); !bytes.Equal(got, digest) {
+		return fmt.Errorf("verification failed: the content written does not match the sender's digest")
+	}
+	tmp := tempName(t.name)
+	if err := applyMeta(t.dir.fd, tmp, int(ws.f.Fd()), t.x, w.s.opts); err != nil {
+		return err
+	}
+	if err := unix.Renameat(t.dir.fd, tmp, t.dir.fd, t.name); err != nil {
+		return fmt.Errorf("rename into place: %w", err)
+	}
+	ws.close()
+	return nil
+}
+
+// applyOps rebuilds the file from the current copy and the sender's delta.
+func (w *worker) applyOps(t *fileTask, ops []deltaOp) error {
+	ws := &t.ws
+	if ws.patcher == nil {
+		if ws.old == nil || ws.sig == nil {
+			return errors.New("delta without a signature")
+		}
+		if err := ws.create(t); err != nil {
+			return err
+		}
+		ws.started = true
+		ws.patcher = delta.NewPatcher(ws.old, ws.sig, &hashingWriter{ws: ws})
+	}
+	for _, op := range ops {
+		if err := ws.patcher.Apply(delta.Op{Block: op.block, Count: op.count, Literal: op.literal}); err != nil {
+			return fmt.Errorf("apply delta: %w", err)
+		}
+		if ws.pos > t.x.Size {
+			return fmt.Errorf("delta grows the file past the announced size %d", t.x.Size)
+		}
+	}
+	return nil
+}
+
+// hashingWriter appends to the temporary file and feeds the digest.
+type hashingWriter struct{ ws *writeState }
+
+func (h *hashingWriter) Write(b []byte) (int, error) {
+	n, err := h.ws.f.WriteAt(b, h.ws.pos)
+	h.ws.h.Write(b[:n])
+	h.ws.pos += int64(n)
+	return n, err
+}
+
+// close releases the handles and keeps the temporary file (for resume).
+func (ws *writeState) close() {
+	if ws.f != nil {
+		ws.f.Close()
+		ws.f = nil
+	}
+	if ws.old != nil {
+		ws.old.Close()
+		ws.old = nil
+	}
+	ws.patcher = nil
+}
+
+// discard releases the handles and removes the temporary file.
+func (ws *writeState) discard(t *fileTask) {
+	ws.close()
+	unix.Unlinkat(t.dir.fd, tempName(t.name), 0)
+}
+
+// abortError is a file the sender failed to read; the sender has reported it already.
+type abortError struct{ msg string }
+
+func (e *abortError) Error() string { return e.msg }

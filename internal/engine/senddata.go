@@ -1,0 +1,298 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+
+	"github.com/zeebo/blake3"
+
+	"github.com/ferrydvm/ferry/internal/delta"
+	"github.com/ferrydvm/ferry/internal/scan"
+	"github.com/ferrydvm/ferry/internal/wire"
+)
+
+const (
+	chunkSize  = 1 << 20   // data per piece of a large file
+	smallFile  = 64 << 10  // files up to this size travel whole, several per frame
+	batchBytes = 256 << 10 // a frame of small files is sent once it holds this much
+)
+
+// dataWorker sends the files the receiver asked for. Small files are gathered into shared
+// frames, which are sent when full or when no other job is waiting.
+func (s *sender) dataWorker(ctx context.Context) {
+	var batch wire.Enc
+	var count uint64
+	flush := func() {
+		if count == 0 {
+			return
+		}
+		var hdr wire.Enc
+		hdr.Uvarint(count)
+		payload := append(hdr.B, batch.B...)
+		s.budget.take(len(payload))
+		s.out.send(tData, payload)
+		batch.B, count = nil, 0
+	}
+	for {
+		j := s.jobs.tryPop()
+		if j == nil {
+			flush()
+			if j = s.jobs.pop(); j == nil {
+				return
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if j.need.How == needWhole && j.entry.Size <= smallFile && !j.entry.Sparse {
+			if err := s.appendSmall(&batch, j); err != nil {
+				s.failFile(j, err)
+				continue
+			}
+			count++
+			if len(batch.B) >= batchBytes {
+				flush()
+			}
+			continue
+		}
+		if err := s.sendLarge(ctx, j); err != nil {
+			s.failFile(j, err)
+		}
+	}
+}
+
+// failFile reports a file the sender could not read; the receiver drops what it has of it.
+func (s *sender) failFile(j *job, err error) {
+	s.fileError(j.entry.Path, err)
+	m := &msgError{Index: j.need.Index, Message: fmt.Sprintf("%s: %v", quote(j.entry.Path), err)}
+	s.out.send(tFileError, encode(m.encode))
+}
+
+func (s *sender) open(x *entry) (*os.File, error) {
+	f, err := scan.Open(s.cfg.Source, x.Path)
+	if err != nil {
+		return nil, fmt.Errorf("open: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("stat: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, errors.New("no longer a regular file")
+	}
+	return f, nil
+}
+
+// appendSmall adds one whole small file to a shared frame.
+func (s *sender) appendSmall(batch *wire.Enc, j *job) error {
+	f, err := s.open(j.entry)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	size := int(j.entry.Size)
+	mark := len(batch.B)
+	batch.Uvarint(j.need.Index)
+	batch.Varint(0)
+	batch.Uvarint(uint64(size))
+	start := len(batch.B)
+	batch.B = append(batch.B, make([]byte, size)...)
+	if _, err := io.ReadFull(f, batch.B[start:]); err != nil {
+		batch.B = batch.B[:mark]
+		return fmt.Errorf("read: %w (the file changed while being copied)", err)
+	}
+	sum := blake3.Sum256(batch.B[start:])
+	batch.Bool(true)
+	batch.Bytes(sum[:])
+	s.prog.bytesSent.Add(int64(size))
+	return nil
+}
+
+// sendLarge streams one file in pieces: whole, from a resume offset, or as a delta.
+func (s *sender) sendLarge(ctx context.Context, j *job) error {
+	f, err := s.open(j.entry)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	h := blake3.New()
+	var from int64
+	switch j.need.How {
+	case needDelta:
+		return s.sendDelta(ctx, f, h, j)
+	case needResume:
+		if ok, err := prefixMatches(f, h, j.need.Offset, j.need.Prefix); err != nil {
+			return err
+		} else if ok {
+			from = j.need.Offset
+		} else {
+			h.Reset()
+		}
+	}
+	extents := []scan.Extent{{Off: 0, Len: j.entry.Size}}
+	if j.entry.Sparse {
+		if extents, err = scan.DataExtents(f, j.entry.Size); err != nil {
+			return err
+		}
+	}
+	w := &pieceWriter{s: s, index: j.need.Index, h: h, pos: from}
+	if from > 0 || j.entry.Size == 0 {
+		w.start(from) // tell the receiver where this transfer starts
+	}
+	for _, ext := range extents {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		end := ext.Off + ext.Len
+		if end <= from {
+			continue
+		}
+		if err := w.copyRange(f, max(ext.Off, from), end); err != nil {
+			return err
+		}
+	}
+	w.finish(j.entry.Size)
+	return nil
+}
+
+// prefixMatches hashes the first n bytes of f into h and compares with want.
+func prefixMatches(f *os.File, h *blake3.Hasher, n int64, want []byte) (bool, error) {
+	if _, err := io.CopyN(h, f, n); err != nil {
+		if err == io.EOF {
+			return false, nil // the source is shorter than the receiver's partial copy
+		}
+		return false, fmt.Errorf("read: %w", err)
+	}
+	return bytes.Equal(h.Sum(nil), want), nil
+}
+
+// pieceWriter sends the pieces of one file in order and keeps its digest, feeding zeros
+// for holes.
+type pieceWriter struct {
+	s     *sender
+	index uint64
+	h     hash.Hash
+	pos   int64
+}
+
+var zeros = make([]byte, 64<<10)
+
+func (w *pieceWriter) hashZeros(n int64) {
+	for n > 0 {
+		k := min(n, int64(len(zeros)))
+		w.h.Write(zeros[:k])
+		n -= k
+	}
+}
+
+// start sends an empty piece at offset off: the receiver keeps its first off bytes.
+func (w *pieceWriter) start(off int64) { w.send(off, nil, false, nil) }
+
+func (w *pieceWriter) copyRange(f *os.File, off, end int64) error {
+	w.hashZeros(off - w.pos)
+	for off < end {
+		n := int(min(end-off, chunkSize))
+		var e wire.Enc
+		e.Uvarint(1)
+		e.Uvarint(w.index)
+		e.Varint(off)
+		e.Uvarint(uint64(n))
+		start := len(e.B)
+		e.B = append(e.B, make([]byte, n+1)...)[:start+n]
+		if _, err := f.ReadAt(e.B[start:], off); err != nil {
+			return fmt.Errorf("read at %d: %w (the file changed while being copied)", off, err)
+		}
+		w.h.Write(e.B[start:])
+		e.Bool(false)
+		w.s.budget.take(len(e.B))
+		w.s.out.send(tData, e.B)
+		w.s.prog.bytesSent.Add(int64(n))
+		off += int64(n)
+	}
+	w.pos = end
+	return nil
+}
+
+// finish sends the final piece with the digest of the whole content.
+func (w *pieceWriter) finish(size int64) {
+	w.hashZeros(size - w.pos)
+	w.send(size, nil, true, w.h.Sum(nil))
+}
+
+func (w *pieceWriter) send(off int64, data []byte, final bool, digest []byte) {
+	p := &piece{Index: w.index, Offset: off, Data: data, Final: final, Digest: digest}
+	payload := encode(func(e *wire.Enc) { e.Uvarint(1); encodePiece(e, p) })
+	w.s.budget.take(len(payload))
+	w.s.out.send(tData, payload)
+}
+
+// sendDelta sends the file as operations against the receiver's copy, then a final piece.
+func (s *sender) sendDelta(ctx context.Context, f *os.File, h *blake3.Hasher, j *job) error {
+	var sig delta.Signature
+	if err := sig.UnmarshalBinary(j.need.Signature); err != nil {
+		return fmt.Errorf("receiver's signature: %w", err)
+	}
+	var ops wire.Enc
+	var count uint64
+	flush := func() {
+		if count == 0 {
+			return
+		}
+		var hdr wire.Enc
+		hdr.Uvarint(j.need.Index)
+		hdr.Uvarint(count)
+		payload := append(hdr.B, ops.B...)
+		s.budget.take(len(payload))
+		s.out.send(tDelta, payload)
+		ops.B, count = nil, 0
+	}
+	err := delta.Diff(ctx, &sig, io.TeeReader(f, h), func(op delta.Op) error {
+		encodeOp(&ops, op)
+		s.prog.bytesSent.Add(int64(len(op.Literal)))
+		count++
+		if len(ops.B) >= chunkSize {
+			flush()
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("compute delta: %w", err)
+	}
+	flush()
+	w := &pieceWriter{s: s, index: j.need.Index, h: h, pos: j.entry.Size}
+	w.finish(j.entry.Size)
+	return nil
+}
+
+// encodeOp writes a delta op: a copy (count > 0) or a literal.
+func encodeOp(e *wire.Enc, op delta.Op) {
+	if op.Count > 0 {
+		e.U8(1)
+		e.Uvarint(uint64(op.Block))
+		e.Uvarint(uint64(op.Count))
+		return
+	}
+	e.U8(2)
+	e.Bytes(op.Literal)
+}
+
+// digestFile is the BLAKE3 digest of a file's content, for --checksum.
+func digestFile(root, rel string) ([]byte, error) {
+	f, err := scan.Open(root, rel)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	h := blake3.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return nil, err
+	}
+	return h.Sum(nil), nil
+}

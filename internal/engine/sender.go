@@ -1,0 +1,362 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ferrydvm/ferry/internal/scan"
+	"github.com/ferrydvm/ferry/internal/wire"
+)
+
+// SendConfig describes one copy from a local directory to a receiver's volume.
+type SendConfig struct {
+	Source  string // local directory
+	Volume  string // the receiver's volume name
+	Subdir  string // optional directory inside the volume
+	Options Options
+	// Workers read files in parallel; default 4.
+	Workers int
+	// Progress, when set, is updated as the copy runs.
+	Progress *Progress
+	Log      *slog.Logger
+	// Version is this program's version, sent in Hello.
+	Version string
+}
+
+// Result is what a finished copy reports.
+type Result struct {
+	Entries     int64
+	Transferred int64 // files whose data was sent
+	Bytes       int64 // file bytes written on the receiver
+	Verified    int64 // files checked against the sender's digest
+	Deleted     int64
+	Errors      []string // per-file failures; a run with errors is not complete
+	Notices     []string
+	WireBytes   int64 // protocol bytes sent
+	Duration    time.Duration
+}
+
+// ErrIncomplete means the run ended but some files failed; Result.Errors says which.
+var ErrIncomplete = errors.New("copy incomplete")
+
+// Send copies cfg.Source to the receiver at the other end of conn. It returns a Result
+// whenever the receiver sent its summary; the error is ErrIncomplete when files failed.
+func Send(ctx context.Context, conn io.ReadWriteCloser, cfg *SendConfig) (*Result, error) {
+	start := time.Now()
+	s := newSender(conn, cfg)
+	if err := s.handshake(); err != nil {
+		return nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	res, err := s.run(ctx)
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if res != nil {
+		res.Duration = time.Since(start)
+		res.WireBytes = s.w.Written()
+	}
+	return res, err
+}
+
+type sender struct {
+	cfg  *SendConfig
+	conn io.ReadWriteCloser
+	r    *wire.Reader
+	w    *wire.Writer
+	out  *outbox
+	prog *Progress
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	entries map[uint64]*entry // sent, not yet decided by the receiver
+	order   []uint64          // indices of entries, in the order sent
+	jobs    *jobQueue
+	errs    []string
+	budget  *budget
+}
+
+func newSender(conn io.ReadWriteCloser, cfg *SendConfig) *sender {
+	s := &sender{
+		cfg: cfg, conn: conn, prog: cfg.Progress, log: cfg.Log,
+		r:       wire.NewReader(conn, 256<<10),
+		w:       wire.NewWriter(conn, 256<<10),
+		entries: make(map[uint64]*entry),
+		jobs:    newJobQueue(),
+		budget:  newBudget(32 << 20),
+	}
+	if s.prog == nil {
+		s.prog = &Progress{}
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.out = newOutbox(s.w)
+	return s
+}
+
+func (s *sender) handshake() error {
+	h := &hello{Proto: ProtocolVersion, Version: s.cfg.Version, Volume: s.cfg.Volume, Subdir: s.cfg.Subdir, Options: s.cfg.Options}
+	if err := s.w.WriteFrame(tHello, encode(h.encode)); err != nil {
+		return fmt.Errorf("send hello: %w", err)
+	}
+	if err := s.w.Flush(); err != nil {
+		return fmt.Errorf("send hello: %w", err)
+	}
+	t, p, err := s.r.ReadFrame()
+	if err != nil {
+		return fmt.Errorf("read the receiver's answer: %w", err)
+	}
+	d := wire.NewDec(p)
+	switch t {
+	case tWelcome:
+		var w welcome
+		w.decode(d)
+		if err := d.Done(); err != nil {
+			return malformed(t, err)
+		}
+		if w.Proto != ProtocolVersion {
+			return fmt.Errorf("receiver speaks protocol %d (ferry %s), this sender %d: use the same ferry version on both sides", w.Proto, w.Version, ProtocolVersion)
+		}
+		return nil
+	case tError:
+		var m msgError
+		m.decode(d)
+		return fmt.Errorf("receiver refused: %s", m.Message)
+	}
+	return fmt.Errorf("receiver answered with message %d instead of welcome", t)
+}
+
+func (s *sender) run(ctx context.Context) (*Result, error) {
+	writeErr := make(chan error, 1)
+	go func() {
+		writeErr <- s.out.run(func(f frame) {
+			if f.t == tData || f.t == tDelta {
+				s.budget.release(len(f.payload))
+			}
+		})
+	}()
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := s.walk(ctx); err != nil {
+			cancel(err)
+			s.conn.Close()
+		}
+	}()
+	workers := s.cfg.Workers
+	if workers <= 0 {
+		workers = 4
+	}
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.dataWorker(ctx)
+		}()
+	}
+	res, err := s.readLoop()
+	s.jobs.close()
+	cancel(errDone)
+	s.out.close()
+	wg.Wait()
+	if werr := <-writeErr; err == nil && werr != nil {
+		err = fmt.Errorf("write to receiver: %w", werr)
+	}
+	if cause := context.Cause(ctx); err != nil && cause != nil && cause != errDone && !errors.Is(cause, context.Canceled) {
+		err = cause // the walk failed first and closed the connection
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(res.Errors) > 0 {
+		return res, fmt.Errorf("%w: %d of %d entries failed", ErrIncomplete, len(res.Errors), res.Entries)
+	}
+	return res, nil
+}
+
+var errDone = errors.New("done")
+
+// walk streams entries to the receiver in batches.
+func (s *sender) walk(ctx context.Context) error {
+	var (
+		e     wire.Enc
+		first uint64
+		count uint64
+		index uint64
+	)
+	flush := func() {
+		if count == 0 {
+			return
+		}
+		var hdr wire.Enc
+		hdr.Uvarint(first)
+		hdr.Uvarint(count)
+		s.out.send(tEntries, append(hdr.B, e.B...))
+		e.B, count = nil, 0
+	}
+	opts := scan.Options{Security: s.cfg.Options.Security, Exclude: excludeLostFound}
+	err := scan.Walk(ctx, s.cfg.Source, opts, func(se *scan.Entry) error {
+		if se.Kind == scan.KindSocket {
+			s.notice(fmt.Sprintf("%s: a socket, skipped (sockets cannot be copied)", quote(se.Path)))
+			return nil
+		}
+		x := &entry{Entry: *se}
+		if x.Kind == scan.KindFile && s.cfg.Options.Checksum && x.HardLink == "" {
+			d, err := digestFile(s.cfg.Source, x.Path)
+			if err != nil {
+				s.fileError(x.Path, err)
+				return nil
+			}
+			x.Digest = d
+		}
+		if count == 0 {
+			first = index
+		}
+		encodeEntry(&e, x)
+		if x.Kind == scan.KindFile && x.HardLink == "" {
+			s.prog.filesSeen.Add(1)
+			s.prog.bytesSeen.Add(x.Size)
+			s.mu.Lock()
+			s.entries[index] = x
+			s.order = append(s.order, index)
+			s.mu.Unlock()
+		}
+		index++
+		count++
+		if count >= 512 || len(e.B) >= 128<<10 {
+			flush()
+		}
+		return nil
+	}, func(path string, err error) error {
+		s.fileError(path, err)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("walk %s: %w", s.cfg.Source, err)
+	}
+	flush()
+	s.out.send(tEnd, encode(func(e *wire.Enc) { e.Uvarint(index) }))
+	s.prog.walkDone.Store(true)
+	return nil
+}
+
+// excludeLostFound leaves out the root's lost+found, as MTC does.
+func excludeLostFound(path string, kind scan.Kind) bool {
+	return path == "lost+found" && kind == scan.KindDir
+}
+
+func (s *sender) notice(msg string) {
+	s.log.Info(msg)
+	s.mu.Lock()
+	s.errs = append(s.errs, "notice: "+msg)
+	s.mu.Unlock()
+}
+
+func (s *sender) fileError(path string, err error) {
+	s.log.Warn("file failed", "path", path, "error", err)
+	s.mu.Lock()
+	s.errs = append(s.errs, fmt.Sprintf("%s: %v", quote(path), err))
+	s.mu.Unlock()
+}
+
+// readLoop handles the receiver's messages until its summary.
+func (s *sender) readLoop() (*Result, error) {
+	for {
+		t, p, err := s.r.ReadFrame()
+		if err != nil {
+			return nil, fmt.Errorf("read from receiver: %w", err)
+		}
+		d := wire.NewDec(p)
+		switch t {
+		case tNeed:
+			decodeList(d, maxBatch, func(d *wire.Dec) {
+				var n need
+				decodeNeed(d, &n)
+				if d.Err() == nil {
+					s.need(&n, d)
+				}
+			})
+		case tAck:
+			s.ack(d.Uvarint())
+		case tFileDone:
+			decodeList(d, maxBatch, func(d *wire.Dec) {
+				d.Uvarint()
+				s.prog.filesDone.Add(1)
+				s.prog.bytesDone.Add(d.Varint())
+			})
+		case tFileError:
+			var m msgError
+			m.decode(d)
+			s.mu.Lock()
+			s.errs = append(s.errs, m.Message)
+			s.mu.Unlock()
+		case tSummary:
+			var m summary
+			m.decode(d)
+			if err := d.Done(); err != nil {
+				return nil, malformed(t, err)
+			}
+			return s.result(&m), nil
+		case tError:
+			var m msgError
+			m.decode(d)
+			return nil, fmt.Errorf("receiver failed: %s", m.Message)
+		default:
+			return nil, fmt.Errorf("unexpected message %d from receiver", t)
+		}
+		if err := d.Done(); err != nil {
+			return nil, malformed(t, err)
+		}
+	}
+}
+
+func (s *sender) result(m *summary) *Result {
+	res := &Result{Entries: int64(m.Entries), Transferred: int64(m.Transferred), Bytes: int64(m.Bytes),
+		Verified: int64(m.Verified), Deleted: int64(m.Deleted), Notices: m.Notices}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range s.errs {
+		if msg, ok := cutPrefix(e, "notice: "); ok {
+			res.Notices = append(res.Notices, msg)
+		} else {
+			res.Errors = append(res.Errors, e)
+		}
+	}
+	return res
+}
+
+func (s *sender) need(n *need, d *wire.Dec) {
+	s.mu.Lock()
+	x, ok := s.entries[n.Index]
+	delete(s.entries, n.Index)
+	s.mu.Unlock()
+	if !ok {
+		d.Fail(fmt.Sprintf("need for entry %d, which is not a pending file", n.Index))
+		return
+	}
+	s.prog.filesNeeded.Add(1)
+	s.prog.bytesNeed.Add(x.Size)
+	s.jobs.push(&job{entry: x, need: *n})
+}
+
+// ack forgets the entries up to index that were not needed.
+func (s *sender) ack(upto uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := 0
+	for ; i < len(s.order) && s.order[i] <= upto; i++ {
+		delete(s.entries, s.order[i])
+	}
+	s.order = s.order[i:]
+}

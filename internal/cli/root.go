@@ -80,6 +80,8 @@ Exit codes:
 		newVersionCommand(g),
 		newCertsCommand(g),
 		newTunnelCommand(g),
+		newServeCommand(g),
+		newSendCommand(g),
 	)
 	return root
 }

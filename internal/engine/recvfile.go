@@ -115,7 +115,6 @@ func (s *session) special(parent *dirNode, name string, x *entry) error {
 		unix.Unlinkat(parent.fd, tmp, 0)
 		return fmt.Errorf("rename into place: %w", err)
 	}
-	s.stats.Transferred++
 	return nil
 }
 

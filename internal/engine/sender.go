@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -110,6 +111,10 @@ func (s *sender) handshake() error {
 		return fmt.Errorf("send hello: %w", err)
 	}
 	t, p, err := s.r.ReadFrame()
+	var alert tls.AlertError
+	if errors.As(err, &alert) {
+		return &RefusedError{Reason: fmt.Sprintf("the receiver ended TLS with %q: it does not accept this client certificate (certificates of another migration?)", err)}
+	}
 	if err != nil {
 		return fmt.Errorf("read the receiver's answer: %w", err)
 	}
@@ -122,16 +127,21 @@ func (s *sender) handshake() error {
 			return malformed(t, err)
 		}
 		if w.Proto != ProtocolVersion {
-			return fmt.Errorf("receiver speaks protocol %d (ferry %s), this sender %d: use the same ferry version on both sides", w.Proto, w.Version, ProtocolVersion)
+			return &RefusedError{Reason: fmt.Sprintf("receiver speaks protocol %d (ferry %s), this sender %d: use the same ferry version on both sides", w.Proto, w.Version, ProtocolVersion)}
 		}
 		return nil
 	case tError:
 		var m msgError
 		m.decode(d)
-		return fmt.Errorf("receiver refused: %s", m.Message)
+		return &RefusedError{Reason: m.Message}
 	}
-	return fmt.Errorf("receiver answered with message %d instead of welcome", t)
+	return &RefusedError{Reason: fmt.Sprintf("the receiver answered with message %d instead of welcome: is this a ferry receiver?", t)}
 }
+
+// RefusedError is a receiver that will not take this copy; retrying does not help.
+type RefusedError struct{ Reason string }
+
+func (e *RefusedError) Error() string { return "receiver refused: " + e.Reason }
 
 func (s *sender) run(ctx context.Context) (*Result, error) {
 	writeErr := make(chan error, 1)

@@ -26,14 +26,10 @@ type Server struct {
 
 // Serve accepts on ln until ctx is cancelled, then waits up to Grace for open connections.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	return serve(ctx, ln, s.Grace, func(ctx context.Context, in net.Conn) {
+	return Serve(ctx, ln, s.Grace, func(ctx context.Context, in net.Conn) {
 		start := time.Now()
-		tc := tls.Server(in, s.TLS)
-		hctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
-		err := tc.HandshakeContext(hctx)
-		cancel()
+		tc, err := AcceptTLS(ctx, in, s.TLS)
 		if err != nil {
-			in.Close()
 			s.Log.Warn("connection refused", "peer", in.RemoteAddr().String(), "stage", "tls handshake", "error", err)
 			return
 		}
@@ -57,7 +53,7 @@ type Client struct {
 
 // Serve accepts on ln until ctx is cancelled, then waits up to Grace for open connections.
 func (c *Client) Serve(ctx context.Context, ln net.Listener) error {
-	return serve(ctx, ln, c.Grace, func(ctx context.Context, in net.Conn) {
+	return Serve(ctx, ln, c.Grace, func(ctx context.Context, in net.Conn) {
 		start := time.Now()
 		out, err := Dial(ctx, c.Target)
 		if err != nil {
@@ -79,9 +75,23 @@ func logDone(log *slog.Logger, peer, to string, start time.Time, st PipeStats) {
 	log.Info("connection closed", attrs...)
 }
 
-// serve runs handle for each accepted connection. When ctx is cancelled it stops accepting,
-// lets open connections run for grace, then cancels them and waits.
-func serve(ctx context.Context, ln net.Listener, grace time.Duration, handle func(context.Context, net.Conn)) error {
+// AcceptTLS runs the server side of the handshake on an accepted connection, bounded in
+// time; on failure the connection is closed.
+func AcceptTLS(ctx context.Context, c net.Conn, cfg *tls.Config) (*tls.Conn, error) {
+	tc := tls.Server(c, cfg)
+	hctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(hctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return tc, nil
+}
+
+// Serve runs handle for each accepted connection, with TCP keepalives on. When ctx is
+// cancelled it stops accepting, lets open connections run for grace, then cancels them and
+// waits.
+func Serve(ctx context.Context, ln net.Listener, grace time.Duration, handle func(context.Context, net.Conn)) error {
 	connCtx, cancelConns := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelConns()
 	var wg sync.WaitGroup

@@ -1,0 +1,179 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ferrydvm/ferry/internal/engine"
+	"github.com/ferrydvm/ferry/internal/proxy"
+	"github.com/ferrydvm/ferry/internal/tunnel"
+)
+
+// SendOptions are the flags of `ferry send`.
+type SendOptions struct {
+	Certs      string
+	Proxies    []string
+	ServerName string
+	Delete     bool
+	Checksum   bool
+	JSON       bool
+	NoOwner    bool
+	NoXattrs   bool
+	Security   bool
+	Workers    int
+	Retries    int
+	RetryWait  time.Duration
+	Progress   string // auto, bars, log, none
+}
+
+// AddFlags registers the flags.
+func (o *SendOptions) AddFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&o.Certs, "certs", "", "directory of 'ferry certs generate' (required)")
+	addProxyFlags(cmd, &o.Proxies, &o.ServerName)
+	f.BoolVar(&o.Delete, "delete", false, "remove from the target what the source no longer has")
+	f.BoolVar(&o.Checksum, "checksum", false, "compare file content, not size and modification time")
+	f.BoolVar(&o.JSON, "json", false, "print progress and the summary as JSON lines on stdout")
+	f.BoolVar(&o.NoOwner, "no-owner", false, "do not set owner and group (targets that cannot hold them, such as root-squashed NFS)")
+	f.BoolVar(&o.NoXattrs, "no-xattrs", false, "do not copy extended attributes and ACLs")
+	f.BoolVar(&o.Security, "security-xattrs", false, "also copy security.* attributes (SELinux labels; the kubelet usually relabels volumes)")
+	f.IntVar(&o.Workers, "workers", 4, "files read in parallel")
+	f.IntVar(&o.Retries, "retries", 10, "reconnect this many times after a cut connection, resuming where it stopped")
+	f.DurationVar(&o.RetryWait, "retry-wait", time.Second, "first wait before reconnecting; doubles up to 30s")
+	f.StringVar(&o.Progress, "progress", "auto", "progress display: auto (bars on a terminal, log lines otherwise), bars, log or none")
+}
+
+func newSendCommand(g *GlobalOptions) *cobra.Command {
+	o := &SendOptions{}
+	cmd := &cobra.Command{
+		Use:   "send SRC HOST:PORT/VOLUME[/SUBDIR] --certs DIR [--proxy URL]... [--server-name NAME] [--delete] [--checksum] [--json]",
+		Short: "Copy a directory to a volume of a ferry receiver",
+		Long: `Copies the directory SRC into VOLUME (optionally a subdirectory of it) on the receiver at
+HOST:PORT, over mutually authenticated TLS 1.3, through the proxies given. Every file, owner,
+mode, time, link, xattr, ACL and hole is carried; each file is verified with BLAKE3 before it
+takes its final name. A second run sends only what changed; a cut connection is resumed.
+
+Exit codes: 0 when the copy is complete and verified, 1 otherwise, 2 for bad arguments.`,
+		Example: `  ferry send /mnt/data rsync.apps.target.example.com:443/data --certs ./certs \
+    --proxy http://user:password@proxy.corp:3128 --delete`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runSend(cmd.Context(), o, g, args)
+		},
+	}
+	o.AddFlags(cmd)
+	return cmd
+}
+
+// destination is HOST:PORT/VOLUME[/SUBDIR].
+type destination struct {
+	Addr, Volume, Subdir string
+}
+
+func parseDestination(s string) (destination, error) {
+	addr, rest, ok := strings.Cut(s, "/")
+	if strings.HasPrefix(s, "[") { // [v6]:port/volume
+		if i := strings.Index(s, "]:"); i > 0 {
+			j := strings.IndexByte(s[i:], '/')
+			if j > 0 {
+				addr, rest, ok = s[:i+j], s[i+j+1:], true
+			}
+		}
+	}
+	if !ok || rest == "" {
+		return destination{}, fmt.Errorf("destination %q: write it as HOST:PORT/VOLUME[/SUBDIR]", s)
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return destination{}, fmt.Errorf("destination %q: %q is not HOST:PORT", s, addr)
+	}
+	vol, sub, _ := strings.Cut(rest, "/")
+	return destination{Addr: addr, Volume: vol, Subdir: strings.Trim(sub, "/")}, nil
+}
+
+func runSend(ctx context.Context, o *SendOptions, g *GlobalOptions, args []string) error {
+	if err := required("certs", o.Certs); err != nil {
+		return err
+	}
+	src := args[0]
+	if fi, err := os.Stat(src); err != nil || !fi.IsDir() {
+		return usageError(fmt.Errorf("source %s is not a directory", src))
+	}
+	dst, err := parseDestination(args[1])
+	if err != nil {
+		return usageError(err)
+	}
+	target, err := clientTarget(dst.Addr, o.Certs, o.ServerName, o.Proxies)
+	if err != nil {
+		return err
+	}
+	cfg := &engine.SendConfig{
+		Source: src, Volume: dst.Volume, Subdir: dst.Subdir, Workers: o.Workers, Log: g.Logger(), Version: version(),
+		Options: engine.Options{Delete: o.Delete, Checksum: o.Checksum, Security: o.Security, NoOwner: o.NoOwner, NoXattrs: o.NoXattrs},
+	}
+	rep := newReporter(o, g)
+	res, err := sendWithRetries(ctx, o, g, target, cfg, rep)
+	rep.stop()
+	if res != nil {
+		printSummary(g, o, src, args[1], res)
+	}
+	return err
+}
+
+// sendWithRetries runs the copy, reconnecting after cut connections; each new session
+// resumes partial files the receiver kept. Refusals (TLS interception, proxy rules, a
+// receiver that rejects us) are not retried: they will not change by waiting.
+func sendWithRetries(ctx context.Context, o *SendOptions, g *GlobalOptions, target *tunnel.Target, cfg *engine.SendConfig, rep *reporter) (*engine.Result, error) {
+	wait := o.RetryWait
+	var wire int64
+	for attempt := 0; ; attempt++ {
+		cfg.Progress = &engine.Progress{}
+		rep.watch(cfg.Progress)
+		res, err := sendOnce(ctx, target, cfg)
+		if res != nil {
+			wire += res.WireBytes
+			res.WireBytes = wire
+		}
+		if err == nil || errors.Is(err, engine.ErrIncomplete) || !transient(err) || ctx.Err() != nil || attempt >= o.Retries {
+			return res, err
+		}
+		g.Logger().Warn("connection lost, resuming", "attempt", attempt+1, "of", o.Retries, "wait", wait, "error", err)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		wait = min(2*wait, 30*time.Second)
+	}
+}
+
+func sendOnce(ctx context.Context, target *tunnel.Target, cfg *engine.SendConfig) (*engine.Result, error) {
+	conn, err := tunnel.Dial(ctx, target)
+	if err != nil {
+		return nil, err
+	}
+	return engine.Send(ctx, conn, cfg)
+}
+
+// transient reports whether waiting and reconnecting may help.
+func transient(err error) bool {
+	var (
+		intercepted *tunnel.InterceptedError
+		auth        *proxy.AuthError
+		refused     *proxy.RefusedError
+		refusedPeer *engine.RefusedError
+	)
+	switch {
+	case errors.As(err, &intercepted), errors.As(err, &auth), errors.As(err, &refusedPeer):
+		return false
+	case errors.As(err, &refused):
+		return refused.Status >= 500 // a gateway error may pass; a policy refusal will not
+	}
+	return true
+}

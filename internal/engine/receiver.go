@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -22,6 +23,47 @@ type Receiver struct {
 	// Workers write files in parallel; default 4.
 	Workers int
 	Version string
+
+	mu     sync.Mutex
+	active map[string]*activeSession // by volume
+}
+
+// activeSession is the session that owns a volume. A new session for the same volume (a
+// sender reconnecting after a cut) takes over: the old one is cancelled and waited for, so
+// two sessions never write one tree at once and the new one finds the partial files.
+type activeSession struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// claim makes the caller the owner of volume, ending a previous owner first.
+func (rc *Receiver) claim(ctx context.Context, volume string) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	me := &activeSession{cancel: cancel, done: make(chan struct{})}
+	for {
+		rc.mu.Lock()
+		if rc.active == nil {
+			rc.active = make(map[string]*activeSession)
+		}
+		prev := rc.active[volume]
+		if prev == nil {
+			rc.active[volume] = me
+			rc.mu.Unlock()
+			break
+		}
+		rc.mu.Unlock()
+		prev.cancel()
+		<-prev.done
+	}
+	return ctx, func() {
+		cancel()
+		rc.mu.Lock()
+		if rc.active[volume] == me {
+			delete(rc.active, volume)
+		}
+		rc.mu.Unlock()
+		close(me.done)
+	}
 }
 
 // Handle runs one sender's session on conn and closes it.
@@ -36,6 +78,10 @@ func (rc *Receiver) Handle(ctx context.Context, conn io.ReadWriteCloser) error {
 		return err
 	}
 	defer unix.Close(rootfd)
+	ctx, release := rc.claim(ctx, h.Volume)
+	defer release()
+	stopConn := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stopConn()
 	s := newSession(rc, h, rootfd, r, w)
 	return s.run(ctx)
 }

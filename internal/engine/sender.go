@@ -38,7 +38,7 @@ type Result struct {
 	Deleted     int64
 	Errors      []string // per-file failures; a run with errors is not complete
 	Notices     []string
-	WireBytes   int64 // protocol bytes sent
+	WireBytes   int64 // protocol bytes sent and received
 	Duration    time.Duration
 }
 
@@ -61,7 +61,7 @@ func Send(ctx context.Context, conn io.ReadWriteCloser, cfg *SendConfig) (*Resul
 	}
 	if res != nil {
 		res.Duration = time.Since(start)
-		res.WireBytes = s.w.Written()
+		res.WireBytes = s.w.Written() + s.r.Read()
 	}
 	return res, err
 }

@@ -73,10 +73,11 @@ func (j *jobQueue) close() {
 // budget bounds the bytes of file data queued for the network, so fast disks do not fill
 // memory when the network is slow.
 type budget struct {
-	mu    sync.Mutex
-	cond  *sync.Cond
-	avail int
-	limit int
+	mu     sync.Mutex
+	cond   *sync.Cond
+	avail  int
+	limit  int
+	closed bool
 }
 
 func newBudget(limit int) *budget {
@@ -85,14 +86,23 @@ func newBudget(limit int) *budget {
 	return b
 }
 
-// take waits until n bytes are available (a request larger than the limit waits for all).
+// take waits until n bytes are available (a request larger than the limit waits for all),
+// or the budget is closed because the connection is gone.
 func (b *budget) take(n int) {
 	n = min(n, b.limit)
 	b.mu.Lock()
-	for b.avail < n {
+	for b.avail < n && !b.closed {
 		b.cond.Wait()
 	}
 	b.avail -= n
+	b.mu.Unlock()
+}
+
+// close wakes every waiter for good.
+func (b *budget) close() {
+	b.mu.Lock()
+	b.closed = true
+	b.cond.Broadcast()
 	b.mu.Unlock()
 }
 

@@ -146,11 +146,16 @@ func (e *RefusedError) Error() string { return "receiver refused: " + e.Reason }
 func (s *sender) run(ctx context.Context) (*Result, error) {
 	writeErr := make(chan error, 1)
 	go func() {
-		writeErr <- s.out.run(func(f frame) {
+		err := s.out.run(func(f frame) {
 			if f.t == tData || f.t == tDelta {
 				s.budget.release(len(f.payload))
 			}
 		})
+		if err != nil {
+			s.conn.Close() // the reader stops too
+		}
+		s.budget.close()
+		writeErr <- err
 	}()
 
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -177,6 +182,9 @@ func (s *sender) run(ctx context.Context) (*Result, error) {
 	}
 	res, err := s.readLoop()
 	s.jobs.close()
+	if err != nil {
+		s.budget.close()
+	}
 	cancel(errDone)
 	s.out.close()
 	wg.Wait()

@@ -44,7 +44,7 @@ func (t *Target) serverName() string {
 // Dial opens the raw path (through the proxies) and completes a mutually authenticated TLS
 // 1.3 handshake. When the certificate presented does not lead to the migration CA, nothing
 // is sent and the error is an *InterceptedError.
-func Dial(ctx context.Context, t *Target) (*tls.Conn, error) {
+func Dial(ctx context.Context, t *Target) (*Conn, error) {
 	raw, err := DialRaw(ctx, t)
 	if err != nil {
 		return nil, err
@@ -70,8 +70,8 @@ func DialRaw(ctx context.Context, t *Target) (net.Conn, error) {
 }
 
 // Handshake runs the client side of the TLS handshake over an open path.
-func Handshake(ctx context.Context, raw net.Conn, t *Target) (*tls.Conn, error) {
-	conn := tls.Client(raw, ClientConfig(t.Bundle, t.serverName()))
+func Handshake(ctx context.Context, raw net.Conn, t *Target) (*Conn, error) {
+	conn := clientConn(raw, ClientConfig(t.Bundle, t.serverName()))
 	if err := conn.HandshakeContext(ctx); err != nil {
 		raw.Close()
 		return nil, explainHandshake(err, t)

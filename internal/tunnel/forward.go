@@ -39,6 +39,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			s.Log.Warn("connection failed", "peer", in.RemoteAddr().String(), "forward", s.Forward, "error", err)
 			return
 		}
+		setSocketBuffers(out)
 		st := Pipe(ctx, tc, out)
 		logDone(s.Log, in.RemoteAddr().String(), s.Forward, start, st)
 	})
@@ -77,8 +78,8 @@ func logDone(log *slog.Logger, peer, to string, start time.Time, st PipeStats) {
 
 // AcceptTLS runs the server side of the handshake on an accepted connection, bounded in
 // time; on failure the connection is closed.
-func AcceptTLS(ctx context.Context, c net.Conn, cfg *tls.Config) (*tls.Conn, error) {
-	tc := tls.Server(c, cfg)
+func AcceptTLS(ctx context.Context, c net.Conn, cfg *tls.Config) (*Conn, error) {
+	tc := serverConn(c, cfg)
 	hctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
 	defer cancel()
 	if err := tc.HandshakeContext(hctx); err != nil {
@@ -108,6 +109,7 @@ func Serve(ctx context.Context, ln net.Listener, grace time.Duration, handle fun
 			tc.SetKeepAlivePeriod(KeepAlive)
 			tc.SetKeepAlive(true)
 		}
+		setSocketBuffers(c)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -167,6 +169,29 @@ func Pipe(ctx context.Context, a, b net.Conn) PipeStats {
 // copyHalf copies src to dst, then half-closes dst. On an error it closes both, so the other
 // direction ends too.
 func copyHalf(dst, src net.Conn) (int64, error) {
+	var n int64
+	var err error
+	if _, fromTLS := src.(*Conn); fromTLS {
+		n, err = copyGathering(dst, src)
+	} else {
+		n, err = copyLoop(dst, src)
+	}
+	if err == nil {
+		if cw, ok := dst.(interface{ CloseWrite() error }); ok {
+			cw.CloseWrite()
+		}
+		return n, nil
+	}
+	src.Close()
+	dst.Close()
+	if errors.Is(err, net.ErrClosed) {
+		return n, nil // the other direction failed and closed us
+	}
+	return n, err
+}
+
+// copyLoop copies with one large buffer.
+func copyLoop(dst, src net.Conn) (int64, error) {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
@@ -177,23 +202,85 @@ func copyHalf(dst, src net.Conn) (int64, error) {
 			nw, werr := dst.Write(buf[:nr])
 			n += int64(nw)
 			if werr != nil {
-				src.Close()
-				dst.Close()
 				return n, werr
 			}
 		}
 		if rerr == io.EOF {
-			if cw, ok := dst.(interface{ CloseWrite() error }); ok {
-				cw.CloseWrite()
-			}
 			return n, nil
 		}
 		if rerr != nil {
-			if errors.Is(rerr, net.ErrClosed) {
-				return n, nil // the other direction failed and closed us
+			return n, rerr
+		}
+	}
+}
+
+// copyGathering copies from a TLS connection, which yields one 16 KiB record per read: a
+// reader goroutine queues records and the writer sends all queued ones in one writev. It
+// never waits for more data before writing what it has, so interactive protocols see no delay.
+func copyGathering(dst, src net.Conn) (int64, error) {
+	type chunk struct {
+		b   *[]byte
+		n   int
+		err error
+	}
+	const chunkSize = 64 << 10
+	pool := sync.Pool{New: func() any { b := make([]byte, chunkSize); return &b }}
+	ch := make(chan chunk, 32)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			b := pool.Get().(*[]byte)
+			nr, err := src.Read(*b)
+			select {
+			case ch <- chunk{b, nr, err}:
+			case <-stop:
+				return
 			}
-			src.Close()
-			dst.Close()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	var n int64
+	var bufs net.Buffers
+	var held []*[]byte
+	for {
+		c := <-ch
+		var rerr error
+		for {
+			if c.n > 0 {
+				bufs = append(bufs, (*c.b)[:c.n])
+				held = append(held, c.b)
+			} else {
+				pool.Put(c.b)
+			}
+			if c.err != nil {
+				rerr = c.err
+				break
+			}
+			select {
+			case c = <-ch:
+				continue
+			default:
+			}
+			break
+		}
+		for _, b := range bufs {
+			n += int64(len(b))
+		}
+		_, werr := bufs.WriteTo(dst)
+		for _, b := range held {
+			pool.Put(b)
+		}
+		bufs, held = bufs[:0], held[:0]
+		if werr != nil {
+			return n, werr
+		}
+		if rerr == io.EOF {
+			return n, nil
+		}
+		if rerr != nil {
 			return n, rerr
 		}
 	}

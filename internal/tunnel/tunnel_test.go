@@ -69,10 +69,14 @@ func quietLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // startPair runs a tunnel server in front of backend and a client in front of the server.
 func startPair(t *testing.T, dir, backend string) (clientAddr string) {
-	t.Helper()
+	return startPairB(t, t, dir, backend)
+}
+
+func startPairB(tb testing.TB, t *testing.T, dir, backend string) (clientAddr string) {
+	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	tb.Cleanup(func() { cancel(); wg.Wait() })
 	sln, _ := net.Listen("tcp", "127.0.0.1:0")
 	srv := &Server{Forward: backend, TLS: ServerConfig(load(t, dir, pki.Server)), Log: quietLog(), Grace: time.Second}
 	cln, _ := net.Listen("tcp", "127.0.0.1:0")

@@ -24,16 +24,17 @@ test: deps
 fuzz:
 	@for pkg in $$($(GO) list ./...); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
-	    echo "fuzz $$pkg $$f"; \
-	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg >/dev/null || exit 1; \
+	    echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg > .fuzz.log 2>&1 || { cat .fuzz.log; exit 1; }; \
 	  done; \
-	done
+	done; rm -f .fuzz.log
 
 demo: deps build
 	./scripts/demo.sh
 
+# Benchmarks against the reference path (rsync + stunnel + squid), ratios printed.
 bench: deps build
-	$(GO) run ./bench
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./bench
 
 clean:
 	rm -rf bin

@@ -18,6 +18,12 @@ var errOwner = errors.New("cannot set owner and group")
 // and modification time of x, in that order: chown clears setuid bits and setting an ACL
 // changes group bits, so the mode comes after both, and the time comes last.
 func applyMeta(dirfd int, name string, fd int, x *entry, o Options) error {
+	return applyMetaIn(dirfd, name, fd, x, o, false)
+}
+
+// applyMetaIn is applyMeta; fresh says the object was just created in a directory without a
+// default ACL, so it has no xattrs to remove.
+func applyMetaIn(dirfd int, name string, fd int, x *entry, o Options, fresh bool) error {
 	if !o.NoOwner {
 		var err error
 		if fd >= 0 {
@@ -29,8 +35,8 @@ func applyMeta(dirfd int, name string, fd int, x *entry, o Options) error {
 			return fmt.Errorf("%w to %d:%d (%v): run the receiver as root, or pass --no-owner where the target cannot hold owners (root-squashed NFS)", errOwner, x.UID, x.GID, err)
 		}
 	}
-	if !o.NoXattrs {
-		if err := applyXattrs(dirfd, name, fd, x, o); err != nil {
+	if !o.NoXattrs && (!fresh || len(x.Xattrs) > 0) {
+		if err := applyXattrs(dirfd, name, fd, x, o, fresh); err != nil {
 			return err
 		}
 	}
@@ -54,10 +60,13 @@ func applyMeta(dirfd int, name string, fd int, x *entry, o Options) error {
 
 // applyXattrs sets x's attributes and removes others that scan would have carried (a new
 // file inherits a default ACL from its directory, for one).
-func applyXattrs(dirfd int, name string, fd int, x *entry, o Options) error {
-	have, err := listXattrs(dirfd, name)
-	if err != nil {
-		return fmt.Errorf("list xattrs: %w", err)
+func applyXattrs(dirfd int, name string, fd int, x *entry, o Options, fresh bool) error {
+	var have []string
+	if !fresh {
+		var err error
+		if have, err = listXattrs(dirfd, name); err != nil {
+			return fmt.Errorf("list xattrs: %w", err)
+		}
 	}
 	for _, xa := range x.Xattrs {
 		if err := setXattr(dirfd, name, fd, xa); err != nil {

@@ -29,6 +29,9 @@ type fileTask struct {
 
 // file decides what a regular file needs.
 func (s *session) file(idx uint64, parent *dirNode, name string, x *entry) error {
+	if parent.fresh {
+		return s.fetch(&fileTask{index: idx, x: x, dir: parent, name: name, how: needWhole})
+	}
 	st, err := lstatAt(parent.fd, name)
 	exists := err == nil
 	if exists && kindOfStat(st) != scan.KindFile {
@@ -51,16 +54,21 @@ func (s *session) file(idx uint64, parent *dirNode, name string, x *entry) error
 			t.how = needResume
 		}
 	}
-	parent.pending++
-	s.tasks[idx] = t
-	if x.Nlink > 1 {
-		s.leaders[x.Path] = t
+	return s.fetch(t)
+}
+
+// fetch asks for a file's data, after a worker has prepared the request if it needs that.
+func (s *session) fetch(t *fileTask) error {
+	t.dir.pending++
+	s.tasks[t.index] = t
+	if t.x.Nlink > 1 {
+		s.leaders[t.x.Path] = t
 	}
 	if t.how == needWhole && !t.check {
 		s.need(t)
 		return nil
 	}
-	s.preparing[idx] = true
+	s.preparing[t.index] = true
 	s.dispatch(workItem{task: t, prepare: true})
 	return nil
 }
@@ -82,6 +90,9 @@ func (s *session) touchMeta(parent *dirNode, name string, st *unix.Stat_t, x *en
 // place, unless an identical one is there.
 func (s *session) special(parent *dirNode, name string, x *entry) error {
 	st, err := lstatAt(parent.fd, name)
+	if parent.fresh {
+		err = unix.ENOENT
+	}
 	if err == nil && kindOfStat(st) == x.Kind && sameSpecial(parent.fd, name, st, x) && sameMeta(parent.fd, name, st, x, s.opts) {
 		return nil
 	}

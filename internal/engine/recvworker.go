@@ -32,6 +32,7 @@ type writeState struct {
 	h       *blake3.Hasher
 	pos     int64
 	started bool
+	resumed bool // the file was opened with earlier content, which may be longer
 }
 
 type worker struct {
@@ -132,7 +133,7 @@ func (w *worker) prepare(t *fileTask) (same bool, err error) {
 			f.Close()
 			return false, fmt.Errorf("read the partial copy: %w", err)
 		}
-		t.ws.f, t.ws.h, t.ws.pos = f, h, n
+		t.ws.f, t.ws.h, t.ws.pos, t.ws.resumed = f, h, n, true
 		t.prefixLen, t.prefixHash = n, h.Sum(nil)
 	}
 	return false, nil
@@ -215,14 +216,16 @@ func (ws *writeState) hashZeros(n int64) {
 func (w *worker) finish(t *fileTask, digest []byte) error {
 	ws := &t.ws
 	ws.hashZeros(t.x.Size - ws.pos)
-	if err := ws.f.Truncate(t.x.Size); err != nil {
-		return fmt.Errorf("set size: %w", err)
+	if ws.pos != t.x.Size || ws.resumed {
+		if err := ws.f.Truncate(t.x.Size); err != nil {
+			return fmt.Errorf("set size: %w", err)
+		}
 	}
 	if got := ws.h.Sum(nil); !bytes.Equal(got, digest) {
 		return fmt.Errorf("verification failed: the content written does not match the sender's digest")
 	}
 	tmp := tempName(t.name)
-	if err := applyMeta(t.dir.fd, tmp, int(ws.f.Fd()), t.x, w.s.opts); err != nil {
+	if err := applyMetaIn(t.dir.fd, tmp, int(ws.f.Fd()), t.x, w.s.opts, t.dir.fresh); err != nil {
 		return err
 	}
 	if err := unix.Renameat(t.dir.fd, tmp, t.dir.fd, t.name); err != nil {

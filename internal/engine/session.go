@@ -58,6 +58,7 @@ type dirNode struct {
 	parent  *dirNode
 	pending int  // children not yet complete: files, links, directories
 	closed  bool // the walk has left it
+	fresh   bool // created by this session: empty, so nothing in it needs comparing
 	seen    map[string]bool
 }
 
@@ -346,14 +347,18 @@ func (s *session) pop() {
 }
 
 func (s *session) mkdir(parent *dirNode, name string, x *entry) error {
-	st, err := lstatAt(parent.fd, name)
-	if err == nil && kindOfStat(st) != scan.KindDir {
-		if err := removeAt(parent.fd, name); err != nil {
-			return fmt.Errorf("replace with a directory: %w", err)
+	fresh := parent.fresh
+	if !fresh {
+		st, err := lstatAt(parent.fd, name)
+		if err == nil && kindOfStat(st) != scan.KindDir {
+			if err := removeAt(parent.fd, name); err != nil {
+				return fmt.Errorf("replace with a directory: %w", err)
+			}
+			err = unix.ENOENT
 		}
-		err = unix.ENOENT
+		fresh = err != nil
 	}
-	if err != nil {
+	if fresh {
 		if err := unix.Mkdirat(parent.fd, name, 0o700); err != nil {
 			return fmt.Errorf("create directory: %w", err)
 		}
@@ -362,8 +367,8 @@ func (s *session) mkdir(parent *dirNode, name string, x *entry) error {
 	if err != nil {
 		return fmt.Errorf("open directory: %w", err)
 	}
-	d := &dirNode{path: x.Path, name: name, x: x, fd: fd, parent: parent}
-	if s.opts.Delete {
+	d := &dirNode{path: x.Path, name: name, x: x, fd: fd, parent: parent, fresh: fresh}
+	if s.opts.Delete && !fresh {
 		d.seen = make(map[string]bool)
 	}
 	parent.pending++

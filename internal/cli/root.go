@@ -82,6 +82,7 @@ Exit codes:
 		newTunnelCommand(g),
 		newServeCommand(g),
 		newSendCommand(g),
+		newProbeCommand(g),
 	)
 	return root
 }

@@ -135,7 +135,7 @@ func sendWithRetries(ctx context.Context, o *SendOptions, g *GlobalOptions, targ
 	for attempt := 0; ; attempt++ {
 		cfg.Progress = &engine.Progress{}
 		rep.watch(cfg.Progress)
-		res, err := sendOnce(ctx, target, cfg)
+		res, err := sendOnce(ctx, target, cfg, attempt == 0)
 		if res != nil {
 			wire += res.WireBytes
 			res.WireBytes = wire
@@ -153,9 +153,12 @@ func sendWithRetries(ctx context.Context, o *SendOptions, g *GlobalOptions, targ
 	}
 }
 
-func sendOnce(ctx context.Context, target *tunnel.Target, cfg *engine.SendConfig) (*engine.Result, error) {
+func sendOnce(ctx context.Context, target *tunnel.Target, cfg *engine.SendConfig, first bool) (*engine.Result, error) {
 	conn, err := tunnel.Dial(ctx, target)
 	if err != nil {
+		if first {
+			return nil, diagnose(ctx, target, err)
+		}
 		return nil, err
 	}
 	return engine.Send(ctx, conn, cfg)

@@ -123,7 +123,8 @@ func runTunnelClient(ctx context.Context, o *TunnelOptions, g *GlobalOptions) er
 	if err != nil {
 		return err
 	}
-	c := &tunnel.Client{Target: target, Log: g.Logger(), Grace: o.Grace}
+	c := &tunnel.Client{Target: target, Log: g.Logger(), Grace: o.Grace,
+		Diagnose: func(ctx context.Context, err error) error { return diagnose(ctx, target, err) }}
 	return c.Serve(ctx, ln)
 }
 

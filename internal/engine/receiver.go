@@ -74,6 +74,9 @@ func (rc *Receiver) Handle(ctx context.Context, conn io.ReadWriteCloser) error {
 	r := wire.NewReader(conn, 256<<10)
 	w := wire.NewWriter(conn, 256<<10)
 	h, rootfd, err := rc.accept(r, w)
+	if errors.Is(err, errProbe) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -106,6 +109,12 @@ func (rc *Receiver) accept(r *wire.Reader, w *wire.Writer) (*hello, int, error) 
 	h.decode(d)
 	if err := d.Done(); err != nil {
 		return refuse(malformed(t, err))
+	}
+	if h.Volume == "" { // a probe: say who we are and end
+		wm := &welcome{Proto: ProtocolVersion, Version: rc.Version}
+		w.WriteFrame(tWelcome, encode(wm.encode))
+		w.Flush()
+		return nil, -1, errProbe
 	}
 	if h.Proto != ProtocolVersion {
 		return refuse(fmt.Errorf("sender speaks protocol %d (ferry %s), this receiver %d (ferry %s): use the same ferry version on both sides", h.Proto, h.Version, ProtocolVersion, rc.Version))

@@ -50,6 +50,10 @@ type Client struct {
 	Target *Target
 	Log    *slog.Logger
 	Grace  time.Duration
+	// Diagnose, when set, turns the first failure to connect into an explanation of the
+	// path (see internal/probe); later failures are logged as they are.
+	Diagnose func(ctx context.Context, err error) error
+	once     sync.Once
 }
 
 // Serve accepts on ln until ctx is cancelled, then waits up to Grace for open connections.
@@ -57,6 +61,9 @@ func (c *Client) Serve(ctx context.Context, ln net.Listener) error {
 	return Serve(ctx, ln, c.Grace, func(ctx context.Context, in net.Conn) {
 		start := time.Now()
 		out, err := Dial(ctx, c.Target)
+		if err != nil && c.Diagnose != nil {
+			c.once.Do(func() { err = c.Diagnose(ctx, err) })
+		}
 		if err != nil {
 			in.Close()
 			c.Log.Warn("connection failed", "peer", in.RemoteAddr().String(), "connect", c.Target.Addr, "error", err)

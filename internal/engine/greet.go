@@ -1,0 +1,68 @@
+package engine
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/ferrydvm/ferry/internal/wire"
+)
+
+// errProbe ends a session that only came to see who answers.
+var errProbe = errors.New("probe")
+
+// Greet tells what answers at the far end of an open connection: a ferry receiver (with
+// its version), or an rsync daemon behind a tunnel server. A receiver that refuses our
+// client certificate, or another protocol version, is an error.
+func Greet(ctx context.Context, conn net.Conn, version string) (string, error) {
+	deadline := time.Now().Add(10 * time.Second)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	conn.SetDeadline(deadline)
+	defer conn.SetDeadline(time.Time{})
+	w := wire.NewWriter(conn, 0)
+	h := &hello{Proto: ProtocolVersion, Version: version} // no volume: a probe
+	if err := w.WriteFrame(tHello, encode(h.encode)); err != nil {
+		return "", fmt.Errorf("send hello: %w", err)
+	}
+	if err := w.Flush(); err != nil {
+		return "", fmt.Errorf("send hello: %w", err)
+	}
+	br := bufio.NewReader(conn)
+	first, err := br.Peek(1)
+	var alert tls.AlertError
+	switch {
+	case errors.As(err, &alert):
+		return "", fmt.Errorf("the server ended TLS with %q: it does not accept this client certificate (certificates of another migration?)", err)
+	case err != nil:
+		return "", fmt.Errorf("no answer after TLS: %w", err)
+	case first[0] == '@':
+		line, _ := br.ReadString('\n')
+		return "a tunnel to an rsync daemon (" + strings.TrimSpace(line) + ")", nil
+	}
+	t, p, err := wire.NewReader(br, 0).ReadFrame()
+	if err != nil {
+		return "", fmt.Errorf("read the answer: %w", err)
+	}
+	d := wire.NewDec(p)
+	switch t {
+	case tWelcome:
+		var m welcome
+		m.decode(d)
+		if m.Proto != ProtocolVersion {
+			return "", fmt.Errorf("a ferry receiver %s speaking protocol %d; this ferry speaks %d: use the same version on both sides", m.Version, m.Proto, ProtocolVersion)
+		}
+		return fmt.Sprintf("a ferry receiver (ferry %s, protocol %d) accepted our client certificate", m.Version, m.Proto), nil
+	case tError:
+		var m msgError
+		m.decode(d)
+		return "", fmt.Errorf("the receiver refused: %s", m.Message)
+	}
+	return "", fmt.Errorf("an unknown protocol answered (first byte %#x)", first[0])
+}

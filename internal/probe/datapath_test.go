@@ -1,0 +1,150 @@
+package probe_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ferrydvm/ferry/internal/engine"
+	"github.com/ferrydvm/ferry/internal/pki"
+	"github.com/ferrydvm/ferry/internal/probe"
+	"github.com/ferrydvm/ferry/internal/proxy"
+	"github.com/ferrydvm/ferry/internal/testenv"
+	"github.com/ferrydvm/ferry/internal/tunnel"
+)
+
+// receiverLab is a topology with a ferry receiver in Target.
+type receiverLab struct {
+	topo  *testenv.Topology
+	certs string
+	addr  string
+	from  *testenv.Netns // where the probe runs; Source unless a test says otherwise
+}
+
+func newReceiverLab(t *testing.T) *receiverLab {
+	t.Helper()
+	testenv.Root(t)
+	topo := testenv.NewTopology(t)
+	set, err := pki.Generate(pki.Options{ServerNames: []string{topo.TargetIP}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	certs := filepath.Join(t.TempDir(), "certs")
+	set.Write(certs, false)
+	b, _ := pki.Load(certs, pki.Server)
+	ln, err := topo.Target.Listen("tcp", topo.TargetIP+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := &engine.Receiver{Volumes: map[string]string{"v": t.TempDir()}, Version: "test"}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		tunnel.Serve(ctx, ln, time.Second, func(ctx context.Context, c net.Conn) {
+			if tc, err := tunnel.AcceptTLS(ctx, c, tunnel.ServerConfig(b)); err == nil {
+				rc.Handle(ctx, tc)
+			}
+		})
+		close(done)
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return &receiverLab{topo: topo, certs: certs, addr: ln.Addr().String(), from: topo.Source}
+}
+
+func (l *receiverLab) probe(t *testing.T, addr string, proxies ...string) *probe.Report {
+	t.Helper()
+	ps, err := proxy.ParseAll(proxies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := pki.Load(l.certs, pki.Client)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	greet := func(ctx context.Context, c net.Conn) (string, error) { return engine.Greet(ctx, c, "test") }
+	return probe.DataPath(ctx, &tunnel.Target{Addr: addr, Proxies: ps, Bundle: b, Base: l.from.Dial}, greet, true)
+}
+
+// expect checks statuses in order and that the named failure's detail and hint say want.
+func expect(t *testing.T, r *probe.Report, statuses string, want ...string) {
+	t.Helper()
+	var got []string
+	for _, c := range r.Checks {
+		got = append(got, c.Name+"="+c.Status)
+	}
+	if strings.Join(got, " ") != statuses {
+		t.Fatalf("checks:\n  %s\nwant\n  %s", strings.Join(got, " "), statuses)
+	}
+	f := r.FirstFailure()
+	for _, w := range want {
+		if f == nil || !strings.Contains(f.Detail+" "+f.Hint, w) {
+			t.Errorf("the failure does not say %q: %+v", w, f)
+		}
+	}
+}
+
+const allPass = "proxy-tcp=pass proxy-auth=pass proxy-connect=pass tls-end-to-end=pass server-handshake=pass measure=pass"
+
+func squidURL(user, pw, addr string) string { return "http://" + url.UserPassword(user, pw).String() + "@" + addr }
+
+func TestProbeSquid(t *testing.T) {
+	l := newReceiverLab(t)
+	sq := testenv.Squid(t, testenv.SquidOptions{Netns: l.topo.Proxy, Addr: l.topo.ProxySourceIP, Users: map[string]string{"mig": "p@ss w:rd"}})
+	r := l.probe(t, l.addr, squidURL("mig", "p@ss w:rd", sq))
+	expect(t, r, allPass)
+	if !strings.Contains(r.Checks[4].Detail, "ferry receiver") {
+		t.Errorf("server-handshake detail %q", r.Checks[4].Detail)
+	}
+	expect(t, l.probe(t, l.addr, squidURL("mig", "wrong", sq)),
+		"proxy-tcp=pass proxy-auth=fail proxy-connect=skip tls-end-to-end=skip server-handshake=skip", "407", "refused these credentials")
+	expect(t, l.probe(t, l.addr, "http://"+sq),
+		"proxy-tcp=pass proxy-auth=fail proxy-connect=skip tls-end-to-end=skip server-handshake=skip", "user and password", "Basic")
+}
+
+func TestProbeSquidOnly443(t *testing.T) {
+	l := newReceiverLab(t)
+	sq := testenv.Squid(t, testenv.SquidOptions{Netns: l.topo.Proxy, Addr: l.topo.ProxySourceIP, Users: map[string]string{"mig": "pw"}, OnlySSLPorts: true})
+	_, port, _ := net.SplitHostPort(l.addr)
+	expect(t, l.probe(t, l.addr, squidURL("mig", "pw", sq)),
+		"proxy-tcp=pass proxy-auth=pass proxy-connect=fail tls-end-to-end=skip server-handshake=skip", "403", "only to port 443", "port "+port)
+}
+
+func TestProbeChain(t *testing.T) {
+	l := newReceiverLab(t)
+	tp := testenv.Tinyproxy(t, testenv.TinyproxyOptions{Netns: l.topo.Proxy, Addr: l.topo.ProxySourceIP, User: "a", Password: "b"})
+	sq := testenv.Squid(t, testenv.SquidOptions{Netns: l.topo.Proxy, Addr: "127.0.0.1", Users: map[string]string{"mig": "pw"}})
+	expect(t, l.probe(t, l.addr, "http://a:b@"+tp, squidURL("mig", "pw", sq)), allPass)
+}
+
+func TestProbeMitmproxy(t *testing.T) {
+	l := newReceiverLab(t)
+	mitm, _ := testenv.Mitmproxy(t, l.topo.Proxy, l.topo.ProxySourceIP)
+	expect(t, l.probe(t, l.addr, "http://"+mitm),
+		"proxy-tcp=pass proxy-auth=pass proxy-connect=pass tls-end-to-end=fail server-handshake=skip", "mitmproxy", "intercepted", "relays CONNECT tunnels unchanged")
+}
+
+func TestProbeNothingListens(t *testing.T) {
+	l := newReceiverLab(t)
+	closed := fmt.Sprintf("%s:%d", l.topo.ProxySourceIP, testenv.FreePort(t, l.topo.Proxy, l.topo.ProxySourceIP))
+	expect(t, l.probe(t, l.addr, "http://"+closed),
+		"proxy-tcp=fail proxy-auth=skip proxy-connect=skip tls-end-to-end=skip server-handshake=skip", "refused", "nothing listens")
+	// Through a working proxy to a port where nothing listens: the proxy says it.
+	sq := testenv.Squid(t, testenv.SquidOptions{Netns: l.topo.Proxy, Addr: l.topo.ProxySourceIP})
+	dead := fmt.Sprintf("%s:%d", l.topo.TargetIP, testenv.FreePort(t, l.topo.Target, l.topo.TargetIP))
+	expect(t, l.probe(t, dead, "http://"+sq),
+		"proxy-tcp=pass proxy-auth=pass proxy-connect=fail tls-end-to-end=skip server-handshake=skip", "could not reach")
+}
+
+func TestProbeOtherMigrationsCertificates(t *testing.T) {
+	l := newReceiverLab(t)
+	other := filepath.Join(t.TempDir(), "other")
+	set, _ := pki.Generate(pki.Options{ServerNames: []string{l.topo.TargetIP}})
+	set.Write(other, false)
+	l.certs, l.from = other, l.topo.Target // direct, from inside the target's network
+	r := l.probe(t, l.addr)
+	expect(t, r, "proxy-tcp=pass proxy-auth=skip proxy-connect=skip tls-end-to-end=fail server-handshake=skip", "not signed by this migration's CA")
+}

@@ -227,3 +227,17 @@ func TestSendServeJSON(t *testing.T) {
 		t.Errorf("a refusal is not a usage error: %v", err)
 	}
 }
+
+func TestParseRate(t *testing.T) {
+	for in, want := range map[string]int64{"": 0, "100": 100 << 10, "500KiB": 500 << 10, "20MiB": 20 << 20, "1.5GiB": 3 << 29, "10MB": 10e6} {
+		got, err := parseRate(in)
+		if err != nil || got != want {
+			t.Errorf("parseRate(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"fast", "-1", "10XB"} {
+		if _, err := parseRate(bad); err == nil {
+			t.Errorf("parseRate(%q) accepted", bad)
+		}
+	}
+}

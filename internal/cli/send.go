@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,6 +32,8 @@ type SendOptions struct {
 	Retries    int
 	RetryWait  time.Duration
 	Progress   string // auto, bars, log, none
+	BWLimit    string
+	Compress   bool
 }
 
 // AddFlags registers the flags.
@@ -47,6 +50,8 @@ func (o *SendOptions) AddFlags(cmd *cobra.Command) {
 	f.IntVar(&o.Workers, "workers", 4, "files read in parallel")
 	f.IntVar(&o.Retries, "retries", 10, "reconnect this many times after a cut connection, resuming where it stopped")
 	f.DurationVar(&o.RetryWait, "retry-wait", time.Second, "first wait before reconnecting; doubles up to 30s")
+	f.StringVar(&o.BWLimit, "bwlimit", "", "limit the bandwidth: KiB/s as a plain number (as rsync's --bwlimit), or with a unit: 500KiB, 20MiB, 1GiB (per second)")
+	f.BoolVar(&o.Compress, "compress", false, "compress data with zstd (for slow links)")
 	f.StringVar(&o.Progress, "progress", "auto", "progress display: auto (bars on a terminal, log lines otherwise), bars, log or none")
 }
 
@@ -109,16 +114,20 @@ func runSend(ctx context.Context, o *SendOptions, g *GlobalOptions, args []strin
 	if err != nil {
 		return usageError(err)
 	}
+	limit, err := parseRate(o.BWLimit)
+	if err != nil {
+		return usageError(fmt.Errorf("--bwlimit: %w", err))
+	}
 	target, err := clientTarget(dst.Addr, o.Certs, o.ServerName, o.Proxies)
 	if err != nil {
 		return err
 	}
 	cfg := &engine.SendConfig{
 		Source: src, Volume: dst.Volume, Subdir: dst.Subdir, Workers: o.Workers, Log: g.Logger(), Version: version(),
-		Options: engine.Options{Delete: o.Delete, Checksum: o.Checksum, Security: o.Security, NoOwner: o.NoOwner, NoXattrs: o.NoXattrs},
+		Options: engine.Options{Delete: o.Delete, Checksum: o.Checksum, Security: o.Security, NoOwner: o.NoOwner, NoXattrs: o.NoXattrs, Compress: o.Compress},
 	}
 	rep := newReporter(o, g)
-	res, err := sendWithRetries(ctx, o, g, target, cfg, rep)
+	res, err := sendWithRetries(ctx, o, g, target, cfg, limit, rep)
 	rep.stop()
 	if res != nil {
 		printSummary(g, o, src, args[1], res)
@@ -129,13 +138,13 @@ func runSend(ctx context.Context, o *SendOptions, g *GlobalOptions, args []strin
 // sendWithRetries runs the copy, reconnecting after cut connections; each new session
 // resumes partial files the receiver kept. Refusals (TLS interception, proxy rules, a
 // receiver that rejects us) are not retried: they will not change by waiting.
-func sendWithRetries(ctx context.Context, o *SendOptions, g *GlobalOptions, target *tunnel.Target, cfg *engine.SendConfig, rep *reporter) (*engine.Result, error) {
+func sendWithRetries(ctx context.Context, o *SendOptions, g *GlobalOptions, target *tunnel.Target, cfg *engine.SendConfig, limit int64, rep *reporter) (*engine.Result, error) {
 	wait := o.RetryWait
 	var wire int64
 	for attempt := 0; ; attempt++ {
 		cfg.Progress = &engine.Progress{}
 		rep.watch(cfg.Progress)
-		res, err := sendOnce(ctx, target, cfg, attempt == 0)
+		res, err := sendOnce(ctx, target, cfg, limit, attempt == 0)
 		if res != nil {
 			wire += res.WireBytes
 			res.WireBytes = wire
@@ -153,7 +162,7 @@ func sendWithRetries(ctx context.Context, o *SendOptions, g *GlobalOptions, targ
 	}
 }
 
-func sendOnce(ctx context.Context, target *tunnel.Target, cfg *engine.SendConfig, first bool) (*engine.Result, error) {
+func sendOnce(ctx context.Context, target *tunnel.Target, cfg *engine.SendConfig, limit int64, first bool) (*engine.Result, error) {
 	conn, err := tunnel.Dial(ctx, target)
 	if err != nil {
 		if first {
@@ -161,7 +170,30 @@ func sendOnce(ctx context.Context, target *tunnel.Target, cfg *engine.SendConfig
 		}
 		return nil, err
 	}
-	return engine.Send(ctx, conn, cfg)
+	return engine.Send(ctx, tunnel.LimitWrites(conn, limit), cfg)
+}
+
+// parseRate reads a bandwidth: a plain number is KiB/s, as rsync's --bwlimit.
+func parseRate(s string) (int64, error) {
+	if s == "" || s == "0" {
+		return 0, nil
+	}
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"B", 1}, {"", 1 << 10}}
+	for _, u := range units {
+		num, ok := strings.CutSuffix(s, u.suffix)
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+		if err != nil || v < 0 {
+			return 0, fmt.Errorf("%q is not a rate: write 500 (KiB/s), 500KiB or 20MiB", s)
+		}
+		return int64(v * float64(u.mult)), nil
+	}
+	return 0, fmt.Errorf("%q is not a rate", s)
 }
 
 // transient reports whether waiting and reconnecting may help.

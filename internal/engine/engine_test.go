@@ -70,3 +70,19 @@ func TestSmoke(t *testing.T) {
 		t.Fatalf("second run: %+v %v", res, err)
 	}
 }
+
+func TestCompressedCopy(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	write(t, filepath.Join(src, "text"), strings.Repeat("compressible line of text\n", 200000))
+	res, err := copyTree(t, src, dst, Options{Compress: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.WireBytes*10 > res.Bytes {
+		t.Errorf("compressed copy moved %d wire bytes for %d file bytes", res.WireBytes, res.Bytes)
+	}
+	out, _ := exec.Command("diff", "-r", src, dst).CombinedOutput()
+	if len(out) > 0 {
+		t.Fatalf("trees differ:\n%s", out)
+	}
+}

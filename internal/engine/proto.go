@@ -42,6 +42,7 @@ type Options struct {
 	Security bool // carry security.* xattrs
 	NoOwner  bool // do not set owner and group (root-squashed NFS)
 	NoXattrs bool // do not set xattrs and ACLs
+	Compress bool // the sender's frames travel zstd-compressed
 }
 
 type hello struct {
@@ -58,7 +59,7 @@ func (m *hello) encode(e *wire.Enc) {
 	e.String(m.Volume)
 	e.String(m.Subdir)
 	o := m.Options
-	for _, b := range []bool{o.Delete, o.Checksum, o.Security, o.NoOwner, o.NoXattrs} {
+	for _, b := range []bool{o.Delete, o.Checksum, o.Security, o.NoOwner, o.NoXattrs, o.Compress} {
 		e.Bool(b)
 	}
 }
@@ -69,7 +70,7 @@ func (m *hello) decode(d *wire.Dec) {
 	m.Volume = d.String(maxName)
 	m.Subdir = d.String(maxPath)
 	o := &m.Options
-	for _, b := range []*bool{&o.Delete, &o.Checksum, &o.Security, &o.NoOwner, &o.NoXattrs} {
+	for _, b := range []*bool{&o.Delete, &o.Checksum, &o.Security, &o.NoOwner, &o.NoXattrs, &o.Compress} {
 		*b = d.Bool()
 	}
 }

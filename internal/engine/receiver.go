@@ -85,6 +85,14 @@ func (rc *Receiver) Handle(ctx context.Context, conn io.ReadWriteCloser) error {
 	defer release()
 	stopConn := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stopConn()
+	if h.Options.Compress {
+		zr, closeZ, err := decompressReader(r.Rest())
+		if err != nil {
+			return err
+		}
+		defer closeZ()
+		r = wire.NewReader(zr, 256<<10)
+	}
 	s := newSession(rc, h, rootfd, r, w)
 	return s.run(ctx)
 }

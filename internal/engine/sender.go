@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ferrydvm/ferry/internal/scan"
@@ -42,6 +43,24 @@ type Result struct {
 	Duration    time.Duration
 }
 
+// countingConn counts the bytes that really cross the connection (after compression).
+type countingConn struct {
+	io.ReadWriteCloser
+	read, written atomic.Int64
+}
+
+func (c *countingConn) Read(b []byte) (int, error) {
+	n, err := c.ReadWriteCloser.Read(b)
+	c.read.Add(int64(n))
+	return n, err
+}
+
+func (c *countingConn) Write(b []byte) (int, error) {
+	n, err := c.ReadWriteCloser.Write(b)
+	c.written.Add(int64(n))
+	return n, err
+}
+
 // ErrIncomplete means the run ended but some files failed; Result.Errors says which.
 var ErrIncomplete = errors.New("copy incomplete")
 
@@ -49,19 +68,30 @@ var ErrIncomplete = errors.New("copy incomplete")
 // whenever the receiver sent its summary; the error is ErrIncomplete when files failed.
 func Send(ctx context.Context, conn io.ReadWriteCloser, cfg *SendConfig) (*Result, error) {
 	start := time.Now()
+	counted := &countingConn{ReadWriteCloser: conn}
+	conn = counted
 	s := newSender(conn, cfg)
 	if err := s.handshake(); err != nil {
 		return nil, err
 	}
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
+	if cfg.Options.Compress {
+		zw, closeZ, err := compressWriter(conn)
+		if err != nil {
+			return nil, err
+		}
+		defer closeZ()
+		s.w = wire.NewWriter(zw, 256<<10)
+		s.out = newOutbox(s.w)
+	}
 	res, err := s.run(ctx)
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
 	if res != nil {
 		res.Duration = time.Since(start)
-		res.WireBytes = s.w.Written() + s.r.Read()
+		res.WireBytes = counted.read.Load() + counted.written.Load()
 	}
 	return res, err
 }

@@ -89,7 +89,9 @@ func expect(t *testing.T, r *probe.Report, statuses string, want ...string) {
 
 const allPass = "proxy-tcp=pass proxy-auth=pass proxy-connect=pass tls-end-to-end=pass server-handshake=pass measure=pass"
 
-func squidURL(user, pw, addr string) string { return "http://" + url.UserPassword(user, pw).String() + "@" + addr }
+func squidURL(user, pw, addr string) string {
+	return "http://" + url.UserPassword(user, pw).String() + "@" + addr
+}
 
 func TestProbeSquid(t *testing.T) {
 	l := newReceiverLab(t)

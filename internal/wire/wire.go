@@ -28,14 +28,15 @@ var ErrTooLarge = errors.New("frame larger than the protocol allows")
 // Writer writes frames through a buffer; call Flush when the peer must see them. It is not
 // safe for concurrent use.
 type Writer struct {
-	bw  *bufio.Writer
-	hdr [HeaderSize]byte
-	n   int64
+	under io.Writer
+	bw    *bufio.Writer
+	hdr   [HeaderSize]byte
+	n     int64
 }
 
 // NewWriter returns a Writer with a buffer of size bytes (at least 64 KiB).
 func NewWriter(w io.Writer, size int) *Writer {
-	return &Writer{bw: bufio.NewWriterSize(w, max(size, 64<<10))}
+	return &Writer{under: w, bw: bufio.NewWriterSize(w, max(size, 64<<10))}
 }
 
 // WriteFrame writes one frame.
@@ -53,8 +54,17 @@ func (w *Writer) WriteFrame(t Type, payload []byte) error {
 	return err
 }
 
-// Flush sends buffered frames.
-func (w *Writer) Flush() error { return w.bw.Flush() }
+// Flush sends buffered frames, and flushes the underlying writer too when it buffers
+// (a compressor, for one).
+func (w *Writer) Flush() error {
+	if err := w.bw.Flush(); err != nil {
+		return err
+	}
+	if f, ok := w.under.(interface{ Flush() error }); ok {
+		return f.Flush()
+	}
+	return nil
+}
 
 // Buffered reports how many bytes wait in the buffer.
 func (w *Writer) Buffered() int { return w.bw.Buffered() }
@@ -98,6 +108,10 @@ func (r *Reader) ReadFrame() (Type, []byte, error) {
 	r.n += int64(HeaderSize) + int64(n)
 	return Type(hdr[0]), r.buf, nil
 }
+
+// Rest is the stream after the frames read so far, buffered bytes first: for switching the
+// rest of a connection to another encoding.
+func (r *Reader) Rest() io.Reader { return r.br }
 
 // Read counts the frame bytes read so far.
 func (r *Reader) Read() int64 { return r.n }

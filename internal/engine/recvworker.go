@@ -193,7 +193,7 @@ func (w *worker) write(t *fileTask, p *piece) (bool, error) {
 	ws.hashZeros(p.Offset - ws.pos)
 	if len(p.Data) > 0 {
 		if _, err := ws.f.WriteAt(p.Data, p.Offset); err != nil {
-			return false, fmt.Errorf("write: %w", err)
+			return false, writeError(err)
 		}
 		ws.h.Write(p.Data)
 	}
@@ -266,6 +266,9 @@ func (h *hashingWriter) Write(b []byte) (int, error) {
 	n, err := h.ws.f.WriteAt(b, h.ws.pos)
 	h.ws.h.Write(b[:n])
 	h.ws.pos += int64(n)
+	if err != nil {
+		err = writeError(err)
+	}
 	return n, err
 }
 
@@ -292,3 +295,11 @@ func (ws *writeState) discard(t *fileTask) {
 type abortError struct{ msg string }
 
 func (e *abortError) Error() string { return e.msg }
+
+// writeError explains a failed write; a full volume is the common case.
+func writeError(err error) error {
+	if errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT) {
+		return fmt.Errorf("write: the target volume is full (%v): give it more space and run again; files already there were not changed", err)
+	}
+	return fmt.Errorf("write: %w", err)
+}

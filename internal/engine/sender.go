@@ -228,7 +228,7 @@ func (s *sender) run(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	if len(res.Errors) > 0 {
-		return res, fmt.Errorf("%w: %d of %d entries failed", ErrIncomplete, len(res.Errors), res.Entries)
+		return res, fmt.Errorf("%w: %d of %d entries failed; the first: %s", ErrIncomplete, len(res.Errors), res.Entries, res.Errors[0])
 	}
 	return res, nil
 }

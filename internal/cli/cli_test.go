@@ -241,3 +241,38 @@ func TestParseRate(t *testing.T) {
 		}
 	}
 }
+
+func TestConfigExplain(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "mc.yaml")
+	os.WriteFile(p, []byte(`apiVersion: migration.openshift.io/v1alpha1
+kind: MigrationController
+metadata: {name: migration-controller, namespace: openshift-migration}
+spec:
+  stunnel_tcp_proxy: http://username:s3cret@10.0.0.5:3128
+  httpsProxy: http://api:s3cret@proxy.corp:3128
+  noProxy: .svc
+`), 0o600)
+	out, errs, code := run("config", "explain", "--config", p, "--for", "https://api.example.com:6443")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for _, want := range []string{"spec.stunnel_tcp_proxy", "username:xxxxx@10.0.0.5:3128", "spec.httpsProxy", "For https://api.example.com:6443: http://api:xxxxx@proxy.corp:3128"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	jsonOut, _, _ := run("config", "explain", "--config", p, "-o", "json")
+	var doc struct {
+		DataProxies []struct{ Value, Source string } `json:"data_proxies"`
+	}
+	if err := json.Unmarshal([]byte(jsonOut), &doc); err != nil || len(doc.DataProxies) != 1 {
+		t.Fatalf("json output %q: %v", jsonOut, err)
+	}
+	if strings.Contains(out+jsonOut, "s3cret") {
+		t.Error("config explain printed a password")
+	}
+	_, errs, code = run("config", "explain", "--config", filepath.Join(t.TempDir(), "missing.yaml"))
+	if code != ExitFailure || !strings.Contains(errs, "missing.yaml") {
+		t.Errorf("missing file: exit %d, %q", code, errs)
+	}
+}

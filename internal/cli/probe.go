@@ -18,6 +18,7 @@ type ProbeOptions struct {
 	Connect    string
 	Certs      string
 	Proxies    []string
+	Config     []string
 	ServerName string
 	Output     string
 	Measure    bool
@@ -44,7 +45,7 @@ Exit codes: 0 when no check fails, 1 otherwise, 2 for bad arguments.`,
 	f := cmd.Flags()
 	f.StringVar(&o.Connect, "connect", "", "HOST:PORT of the receiver or tunnel server (required)")
 	f.StringVar(&o.Certs, "certs", "", "directory of 'ferry certs generate' (required)")
-	addProxyFlags(cmd, &o.Proxies, &o.ServerName)
+	addProxyFlags(cmd, &o.Proxies, &o.ServerName, &o.Config)
 	f.StringVarP(&o.Output, "output", "o", "text", "output: text or json")
 	f.BoolVar(&o.Measure, "measure", false, "also time the path, the TLS handshake and the first answer")
 	return cmd
@@ -60,7 +61,11 @@ func runProbe(ctx context.Context, o *ProbeOptions, g *GlobalOptions) error {
 	if o.Output != "text" && o.Output != "json" {
 		return usageError(fmt.Errorf("-o %q: use text or json", o.Output))
 	}
-	target, err := clientTarget(o.Connect, o.Certs, o.ServerName, o.Proxies)
+	proxies, err := dataProxies(ctx, o.Proxies, o.Config)
+	if err != nil {
+		return err
+	}
+	target, err := clientTarget(o.Connect, o.Certs, o.ServerName, proxies)
 	if err != nil {
 		return err
 	}

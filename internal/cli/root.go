@@ -83,6 +83,7 @@ Exit codes:
 		newServeCommand(g),
 		newSendCommand(g),
 		newProbeCommand(g),
+		newConfigCommand(g),
 	)
 	return root
 }

@@ -21,6 +21,7 @@ import (
 type SendOptions struct {
 	Certs      string
 	Proxies    []string
+	Config     []string
 	ServerName string
 	Delete     bool
 	Checksum   bool
@@ -40,7 +41,7 @@ type SendOptions struct {
 func (o *SendOptions) AddFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&o.Certs, "certs", "", "directory of 'ferry certs generate' (required)")
-	addProxyFlags(cmd, &o.Proxies, &o.ServerName)
+	addProxyFlags(cmd, &o.Proxies, &o.ServerName, &o.Config)
 	f.BoolVar(&o.Delete, "delete", false, "remove from the target what the source no longer has")
 	f.BoolVar(&o.Checksum, "checksum", false, "compare file content, not size and modification time")
 	f.BoolVar(&o.JSON, "json", false, "print progress and the summary as JSON lines on stdout")
@@ -118,7 +119,11 @@ func runSend(ctx context.Context, o *SendOptions, g *GlobalOptions, args []strin
 	if err != nil {
 		return usageError(fmt.Errorf("--bwlimit: %w", err))
 	}
-	target, err := clientTarget(dst.Addr, o.Certs, o.ServerName, o.Proxies)
+	proxies, err := dataProxies(ctx, o.Proxies, o.Config)
+	if err != nil {
+		return err
+	}
+	target, err := clientTarget(dst.Addr, o.Certs, o.ServerName, proxies)
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ type TunnelOptions struct {
 	Connect    string // client
 	Certs      string
 	Proxies    []string
+	Config     []string
 	ServerName string
 	Grace      time.Duration
 	// Ready, when set, receives the listening address once the listener is open (tests).
@@ -74,14 +75,15 @@ func newTunnelClientCommand(g *GlobalOptions) *cobra.Command {
 	f.StringVar(&o.Listen, "listen", "", "address to accept plain TCP connections on (required)")
 	f.StringVar(&o.Connect, "connect", "", "HOST:PORT of the tunnel server (required)")
 	f.StringVar(&o.Certs, "certs", "", "directory of 'ferry certs generate' (required)")
-	addProxyFlags(cmd, &o.Proxies, &o.ServerName)
+	addProxyFlags(cmd, &o.Proxies, &o.ServerName, &o.Config)
 	f.DurationVar(&o.Grace, "grace", 30*time.Second, "on SIGTERM, how long open connections may finish")
 	return cmd
 }
 
-func addProxyFlags(cmd *cobra.Command, proxies *[]string, serverName *string) {
+func addProxyFlags(cmd *cobra.Command, proxies *[]string, serverName *string, configFiles *[]string) {
 	f := cmd.Flags()
 	f.StringArrayVar(proxies, "proxy", nil, "HTTP CONNECT proxy http://[user[:password]@]host:port, repeatable: a chain in the order given")
+	f.StringArrayVar(configFiles, "config", nil, "take the data-path proxy from a MigrationController manifest (stunnel_tcp_proxy) when --proxy is not given")
 	f.StringVar(serverName, "server-name", "", "name expected in the server certificate and sent as SNI (default: the host of the address)")
 }
 
@@ -115,7 +117,12 @@ func runTunnelClient(ctx context.Context, o *TunnelOptions, g *GlobalOptions) er
 	if err := required("listen", o.Listen, "connect", o.Connect, "certs", o.Certs); err != nil {
 		return err
 	}
-	target, err := clientTarget(o.Connect, o.Certs, o.ServerName, o.Proxies)
+	proxies, err := dataProxies(ctx, o.Proxies, o.Config)
+	if err != nil {
+		return err
+	}
+	o.Proxies = proxies
+	target, err := clientTarget(o.Connect, o.Certs, o.ServerName, proxies)
 	if err != nil {
 		return err
 	}

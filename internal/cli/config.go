@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/ferrydvm/ferry/internal/config"
@@ -89,6 +90,14 @@ func environ() map[string]string {
 }
 
 func dynamicClient(kubeconfig, context string) (dynamic.Interface, error) {
+	rc, err := restConfig(kubeconfig, context)
+	if err != nil {
+		return nil, err
+	}
+	return dynamic.NewForConfig(rc)
+}
+
+func restConfig(kubeconfig, context string) (*rest.Config, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	if kubeconfig != "" {
 		rules.ExplicitPath = kubeconfig
@@ -97,7 +106,7 @@ func dynamicClient(kubeconfig, context string) (dynamic.Interface, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load kubeconfig: %w", err)
 	}
-	return dynamic.NewForConfig(rc)
+	return rc, nil
 }
 
 func runConfigExplain(ctx context.Context, o *ConfigOptions, g *GlobalOptions) error {

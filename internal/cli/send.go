@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/time/rate"
 
 	"github.com/ferrydvm/ferry/internal/engine"
 	"github.com/ferrydvm/ferry/internal/proxy"
@@ -35,6 +37,7 @@ type SendOptions struct {
 	Progress   string // auto, bars, log, none
 	BWLimit    string
 	Compress   bool
+	Streams    int
 }
 
 // AddFlags registers the flags.
@@ -53,6 +56,7 @@ func (o *SendOptions) AddFlags(cmd *cobra.Command) {
 	f.DurationVar(&o.RetryWait, "retry-wait", time.Second, "first wait before reconnecting; doubles up to 30s")
 	f.StringVar(&o.BWLimit, "bwlimit", "", "limit the bandwidth: KiB/s as a plain number (as rsync's --bwlimit), or with a unit: 500KiB, 20MiB, 1GiB (per second)")
 	f.BoolVar(&o.Compress, "compress", false, "compress data with zstd (for slow links)")
+	f.IntVar(&o.Streams, "streams", 2, "connections that carry file data at once (each through the proxies)")
 	f.StringVar(&o.Progress, "progress", "auto", "progress display: auto (bars on a terminal, log lines otherwise), bars, log or none")
 }
 
@@ -115,10 +119,11 @@ func runSend(ctx context.Context, o *SendOptions, g *GlobalOptions, args []strin
 	if err != nil {
 		return usageError(err)
 	}
-	limit, err := parseRate(o.BWLimit)
+	rateBytes, err := parseRate(o.BWLimit)
 	if err != nil {
 		return usageError(fmt.Errorf("--bwlimit: %w", err))
 	}
+	limit := tunnel.NewLimiter(rateBytes) // shared by every connection of the run
 	proxies, err := dataProxies(ctx, o.Proxies, o.Config)
 	if err != nil {
 		return err
@@ -129,6 +134,14 @@ func runSend(ctx context.Context, o *SendOptions, g *GlobalOptions, args []strin
 	}
 	cfg := &engine.SendConfig{
 		Source: src, Volume: dst.Volume, Subdir: dst.Subdir, Workers: o.Workers, Log: g.Logger(), Version: version(),
+		Streams: o.Streams,
+		Dial: func(ctx context.Context) (io.ReadWriteCloser, error) {
+			c, err := tunnel.Dial(ctx, target)
+			if err != nil {
+				return nil, err
+			}
+			return tunnel.LimitWrites(c, limit), nil
+		},
 		Options: engine.Options{Delete: o.Delete, Checksum: o.Checksum, Security: o.Security, NoOwner: o.NoOwner, NoXattrs: o.NoXattrs, Compress: o.Compress},
 	}
 	rep := newReporter(o, g)
@@ -143,7 +156,7 @@ func runSend(ctx context.Context, o *SendOptions, g *GlobalOptions, args []strin
 // sendWithRetries runs the copy, reconnecting after cut connections; each new session
 // resumes partial files the receiver kept. Refusals (TLS interception, proxy rules, a
 // receiver that rejects us) are not retried: they will not change by waiting.
-func sendWithRetries(ctx context.Context, o *SendOptions, g *GlobalOptions, target *tunnel.Target, cfg *engine.SendConfig, limit int64, rep *reporter) (*engine.Result, error) {
+func sendWithRetries(ctx context.Context, o *SendOptions, g *GlobalOptions, target *tunnel.Target, cfg *engine.SendConfig, limit *rate.Limiter, rep *reporter) (*engine.Result, error) {
 	wait := o.RetryWait
 	var wire int64
 	for attempt := 0; ; attempt++ {
@@ -167,7 +180,7 @@ func sendWithRetries(ctx context.Context, o *SendOptions, g *GlobalOptions, targ
 	}
 }
 
-func sendOnce(ctx context.Context, target *tunnel.Target, cfg *engine.SendConfig, limit int64, first bool) (*engine.Result, error) {
+func sendOnce(ctx context.Context, target *tunnel.Target, cfg *engine.SendConfig, limit *rate.Limiter, first bool) (*engine.Result, error) {
 	conn, err := tunnel.Dial(ctx, target)
 	if err != nil {
 		if first {

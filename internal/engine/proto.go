@@ -45,12 +45,20 @@ type Options struct {
 	Compress bool // the sender's frames travel zstd-compressed
 }
 
+// Roles of a connection in a session.
+const (
+	roleControl = 0 // entries, requests and results; the session's first connection
+	roleData    = 1 // file data only, joined to a session by its id
+)
+
 type hello struct {
 	Proto   uint64
 	Version string
 	Volume  string
 	Subdir  string
 	Options Options
+	Session []byte // random id shared by the connections of one session
+	Role    uint8
 }
 
 func (m *hello) encode(e *wire.Enc) {
@@ -62,6 +70,8 @@ func (m *hello) encode(e *wire.Enc) {
 	for _, b := range []bool{o.Delete, o.Checksum, o.Security, o.NoOwner, o.NoXattrs, o.Compress} {
 		e.Bool(b)
 	}
+	e.Bytes(m.Session)
+	e.U8(m.Role)
 }
 
 func (m *hello) decode(d *wire.Dec) {
@@ -72,6 +82,11 @@ func (m *hello) decode(d *wire.Dec) {
 	o := &m.Options
 	for _, b := range []*bool{&o.Delete, &o.Checksum, &o.Security, &o.NoOwner, &o.NoXattrs, &o.Compress} {
 		*b = d.Bool()
+	}
+	m.Session = append([]byte(nil), d.Bytes(32)...)
+	m.Role = d.U8()
+	if m.Role > roleData {
+		d.Fail(fmt.Sprintf("connection role %d", m.Role))
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -24,8 +25,10 @@ type Receiver struct {
 	Workers int
 	Version string
 
-	mu     sync.Mutex
-	active map[string]*activeSession // by volume
+	mu       sync.Mutex
+	active   map[string]*activeSession // by volume
+	sessions map[string]*session       // by session id, for data connections to join
+	joined   *sync.Cond                // signalled when a session registers
 }
 
 // activeSession is the session that owns a volume. A new session for the same volume (a
@@ -80,6 +83,9 @@ func (rc *Receiver) Handle(ctx context.Context, conn io.ReadWriteCloser) error {
 	if err != nil {
 		return err
 	}
+	if h.Role == roleData {
+		return rc.join(ctx, h, r, w)
+	}
 	defer unix.Close(rootfd)
 	ctx, release := rc.claim(ctx, h.Volume)
 	defer release()
@@ -94,7 +100,71 @@ func (rc *Receiver) Handle(ctx context.Context, conn io.ReadWriteCloser) error {
 		r = wire.NewReader(zr, 256<<10)
 	}
 	s := newSession(rc, h, rootfd, r, w)
+	rc.register(string(h.Session), s)
+	defer rc.unregister(string(h.Session), s)
 	return s.run(ctx)
+}
+
+func (rc *Receiver) register(id string, s *session) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.sessions == nil {
+		rc.sessions = make(map[string]*session)
+	}
+	if rc.joined == nil {
+		rc.joined = sync.NewCond(&rc.mu)
+	}
+	rc.sessions[id] = s
+	rc.joined.Broadcast()
+}
+
+func (rc *Receiver) unregister(id string, s *session) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.sessions[id] == s {
+		delete(rc.sessions, id)
+	}
+}
+
+// join attaches a data connection to its session, which may still be starting (waiting
+// for the volume); it refuses after a while.
+func (rc *Receiver) join(ctx context.Context, h *hello, r *wire.Reader, w *wire.Writer) error {
+	id := string(h.Session)
+	deadline := time.Now().Add(30 * time.Second)
+	rc.mu.Lock()
+	if rc.joined == nil {
+		rc.joined = sync.NewCond(&rc.mu)
+	}
+	wake := time.AfterFunc(time.Until(deadline), func() { rc.mu.Lock(); rc.joined.Broadcast(); rc.mu.Unlock() })
+	defer wake.Stop()
+	for rc.sessions[id] == nil && time.Now().Before(deadline) && ctx.Err() == nil {
+		rc.joined.Wait()
+	}
+	s := rc.sessions[id]
+	rc.mu.Unlock()
+	if s == nil {
+		m := &msgError{Message: "no session with this id: the control connection is gone"}
+		w.WriteFrame(tError, encode(m.encode))
+		w.Flush()
+		return errors.New("data connection for an unknown session")
+	}
+	wm := &welcome{Proto: ProtocolVersion, Version: rc.Version}
+	if err := w.WriteFrame(tWelcome, encode(wm.encode)); err != nil {
+		return err
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if h.Options.Compress {
+		zr, closeZ, err := decompressReader(r.Rest())
+		if err != nil {
+			return err
+		}
+		defer closeZ()
+		r = wire.NewReader(zr, 256<<10)
+	}
+	s.attach(r)
+	return nil
 }
 
 // accept reads Hello, opens the volume and answers Welcome or Error.
@@ -126,6 +196,9 @@ func (rc *Receiver) accept(r *wire.Reader, w *wire.Writer) (*hello, int, error) 
 	}
 	if h.Proto != ProtocolVersion {
 		return refuse(fmt.Errorf("sender speaks protocol %d (ferry %s), this receiver %d (ferry %s): use the same ferry version on both sides", h.Proto, h.Version, ProtocolVersion, rc.Version))
+	}
+	if h.Role == roleData {
+		return &h, -1, nil // join sends the welcome once the session is found
 	}
 	dir, ok := rc.Volumes[h.Volume]
 	if !ok {
@@ -198,24 +271,38 @@ type deltaOp struct {
 	literal      []byte
 }
 
-// readLoop decodes the sender's frames into messages. Data is copied out of the frame.
-func readLoop(r *wire.Reader, out chan<- any) {
-	defer close(out)
+// readLoop decodes the sender's frames into messages until the session ends (done). Data
+// is copied out of the frame. A data connection may carry only file data.
+func readLoop(r *wire.Reader, out chan<- any, done <-chan struct{}, dataOnly bool) {
+	send := func(m any) bool {
+		select {
+		case out <- m:
+			return true
+		case <-done:
+			return false
+		}
+	}
 	for {
 		t, p, err := r.ReadFrame()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				err = errors.New("sender closed the connection")
 			}
-			out <- peerErr{err}
+			send(peerErr{err})
+			return
+		}
+		if dataOnly && t != tData && t != tDelta && t != tFileError {
+			send(peerErr{fmt.Errorf("message %d on a data connection", t)})
 			return
 		}
 		m, err := decodeFromSender(t, p)
 		if err != nil {
-			out <- peerErr{err}
+			send(peerErr{err})
 			return
 		}
-		out <- m
+		if !send(m) {
+			return
+		}
 	}
 }
 

@@ -24,7 +24,7 @@ const (
 
 // dataWorker sends the files the receiver asked for. Small files are gathered into shared
 // frames, which are sent when full or when no other job is waiting.
-func (s *sender) dataWorker(ctx context.Context) {
+func (s *sender) dataWorker(ctx context.Context, out *outbox) {
 	var batch wire.Enc
 	var count uint64
 	flush := func() {
@@ -35,7 +35,7 @@ func (s *sender) dataWorker(ctx context.Context) {
 		hdr.Uvarint(count)
 		payload := append(hdr.B, batch.B...)
 		s.budget.take(len(payload))
-		s.out.send(tData, payload)
+		out.send(tData, payload)
 		batch.B, count = nil, 0
 	}
 	for {
@@ -51,7 +51,7 @@ func (s *sender) dataWorker(ctx context.Context) {
 		}
 		if j.need.How == needWhole && j.entry.Size <= smallFile && !j.entry.Sparse {
 			if err := s.appendSmall(&batch, j); err != nil {
-				s.failFile(j, err)
+				s.failFile(out, j, err)
 				continue
 			}
 			count++
@@ -60,17 +60,18 @@ func (s *sender) dataWorker(ctx context.Context) {
 			}
 			continue
 		}
-		if err := s.sendLarge(ctx, j); err != nil {
-			s.failFile(j, err)
+		if err := s.sendLarge(ctx, out, j); err != nil {
+			s.failFile(out, j, err)
 		}
 	}
 }
 
 // failFile reports a file the sender could not read; the receiver drops what it has of it.
-func (s *sender) failFile(j *job, err error) {
+// The report travels on the stream that carried the file's data, so it arrives after it.
+func (s *sender) failFile(out *outbox, j *job, err error) {
 	s.fileError(j.entry.Path, err)
 	m := &msgError{Index: j.need.Index, Message: fmt.Sprintf("%s: %v", quote(j.entry.Path), err)}
-	s.out.send(tFileError, encode(m.encode))
+	out.send(tFileError, encode(m.encode))
 }
 
 func (s *sender) open(x *entry) (*os.File, error) {
@@ -116,7 +117,7 @@ func (s *sender) appendSmall(batch *wire.Enc, j *job) error {
 }
 
 // sendLarge streams one file in pieces: whole, from a resume offset, or as a delta.
-func (s *sender) sendLarge(ctx context.Context, j *job) error {
+func (s *sender) sendLarge(ctx context.Context, out *outbox, j *job) error {
 	f, err := s.open(j.entry)
 	if err != nil {
 		return err
@@ -126,7 +127,7 @@ func (s *sender) sendLarge(ctx context.Context, j *job) error {
 	var from int64
 	switch j.need.How {
 	case needDelta:
-		return s.sendDelta(ctx, f, h, j)
+		return s.sendDelta(ctx, out, f, h, j)
 	case needResume:
 		if ok, err := prefixMatches(f, h, j.need.Offset, j.need.Prefix); err != nil {
 			return err
@@ -142,7 +143,7 @@ func (s *sender) sendLarge(ctx context.Context, j *job) error {
 			return err
 		}
 	}
-	w := &pieceWriter{s: s, index: j.need.Index, h: h, pos: from}
+	w := &pieceWriter{s: s, out: out, index: j.need.Index, h: h, pos: from}
 	if from > 0 || j.entry.Size == 0 {
 		w.start(from) // tell the receiver where this transfer starts
 	}
@@ -177,6 +178,7 @@ func prefixMatches(f *os.File, h *blake3.Hasher, n int64, want []byte) (bool, er
 // for holes.
 type pieceWriter struct {
 	s     *sender
+	out   *outbox
 	index uint64
 	h     hash.Hash
 	pos   int64
@@ -212,7 +214,7 @@ func (w *pieceWriter) copyRange(f *os.File, off, end int64) error {
 		w.h.Write(e.B[start:])
 		e.Bool(false)
 		w.s.budget.take(len(e.B))
-		w.s.out.send(tData, e.B)
+		w.out.send(tData, e.B)
 		w.s.prog.bytesSent.Add(int64(n))
 		off += int64(n)
 	}
@@ -230,11 +232,11 @@ func (w *pieceWriter) send(off int64, data []byte, final bool, digest []byte) {
 	p := &piece{Index: w.index, Offset: off, Data: data, Final: final, Digest: digest}
 	payload := encode(func(e *wire.Enc) { e.Uvarint(1); encodePiece(e, p) })
 	w.s.budget.take(len(payload))
-	w.s.out.send(tData, payload)
+	w.out.send(tData, payload)
 }
 
 // sendDelta sends the file as operations against the receiver's copy, then a final piece.
-func (s *sender) sendDelta(ctx context.Context, f *os.File, h *blake3.Hasher, j *job) error {
+func (s *sender) sendDelta(ctx context.Context, out *outbox, f *os.File, h *blake3.Hasher, j *job) error {
 	var sig delta.Signature
 	if err := sig.UnmarshalBinary(j.need.Signature); err != nil {
 		return fmt.Errorf("receiver's signature: %w", err)
@@ -250,7 +252,7 @@ func (s *sender) sendDelta(ctx context.Context, f *os.File, h *blake3.Hasher, j 
 		hdr.Uvarint(count)
 		payload := append(hdr.B, ops.B...)
 		s.budget.take(len(payload))
-		s.out.send(tDelta, payload)
+		out.send(tDelta, payload)
 		ops.B, count = nil, 0
 	}
 	err := delta.Diff(ctx, &sig, io.TeeReader(f, h), func(op delta.Op) error {
@@ -266,7 +268,7 @@ func (s *sender) sendDelta(ctx context.Context, f *os.File, h *blake3.Hasher, j 
 		return fmt.Errorf("compute delta: %w", err)
 	}
 	flush()
-	w := &pieceWriter{s: s, index: j.need.Index, h: h, pos: j.entry.Size}
+	w := &pieceWriter{s: s, out: out, index: j.need.Index, h: h, pos: j.entry.Size}
 	w.finish(j.entry.Size)
 	return nil
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -28,6 +29,10 @@ type SendConfig struct {
 	Log      *slog.Logger
 	// Version is this program's version, sent in Hello.
 	Version string
+	// Streams is the number of connections to carry the session (default 1); the ones
+	// after the first are opened with Dial and carry file data only.
+	Streams int
+	Dial    func(ctx context.Context) (io.ReadWriteCloser, error)
 }
 
 // Result is what a finished copy reports.
@@ -40,6 +45,7 @@ type Result struct {
 	Errors      []string // per-file failures; a run with errors is not complete
 	Notices     []string
 	WireBytes   int64 // protocol bytes sent and received
+	Streams     int   // connections that carried the session
 	Duration    time.Duration
 }
 
@@ -64,26 +70,23 @@ func (c *countingConn) Write(b []byte) (int, error) {
 // ErrIncomplete means the run ended but some files failed; Result.Errors says which.
 var ErrIncomplete = errors.New("copy incomplete")
 
-// Send copies cfg.Source to the receiver at the other end of conn. It returns a Result
-// whenever the receiver sent its summary; the error is ErrIncomplete when files failed.
+// Send copies cfg.Source to the receiver at the other end of conn. With cfg.Streams > 1 it
+// opens more connections with cfg.Dial to carry file data. It returns a Result whenever the
+// receiver sent its summary; the error is ErrIncomplete when files failed.
 func Send(ctx context.Context, conn io.ReadWriteCloser, cfg *SendConfig) (*Result, error) {
 	start := time.Now()
-	counted := &countingConn{ReadWriteCloser: conn}
-	conn = counted
-	s := newSender(conn, cfg)
-	if err := s.handshake(); err != nil {
+	s := newSender(cfg)
+	defer s.closeStreams()
+	stop := context.AfterFunc(ctx, s.closeConns)
+	defer stop()
+	if _, err := s.openStream(conn, roleControl); err != nil {
 		return nil, err
 	}
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	defer stop()
-	if cfg.Options.Compress {
-		zw, closeZ, err := compressWriter(conn)
-		if err != nil {
-			return nil, err
+	for i := 1; i < cfg.Streams && cfg.Dial != nil; i++ {
+		if err := s.addStream(ctx); err != nil {
+			s.log.Warn("carrying data on fewer connections", "wanted", cfg.Streams, "have", len(s.streams), "error", err)
+			break
 		}
-		defer closeZ()
-		s.w = wire.NewWriter(zw, 256<<10)
-		s.out = newOutbox(s.w)
 	}
 	res, err := s.run(ctx)
 	if ctx.Err() != nil {
@@ -91,19 +94,20 @@ func Send(ctx context.Context, conn io.ReadWriteCloser, cfg *SendConfig) (*Resul
 	}
 	if res != nil {
 		res.Duration = time.Since(start)
-		res.WireBytes = counted.read.Load() + counted.written.Load()
+		res.Streams = len(s.streams)
+		for _, st := range s.streams {
+			res.WireBytes += st.counted.read.Load() + st.counted.written.Load()
+		}
 	}
 	return res, err
 }
 
 type sender struct {
-	cfg  *SendConfig
-	conn io.ReadWriteCloser
-	r    *wire.Reader
-	w    *wire.Writer
-	out  *outbox
-	prog *Progress
-	log  *slog.Logger
+	cfg     *SendConfig
+	session []byte
+	streams []*stream // the control stream first
+	prog    *Progress
+	log     *slog.Logger
 
 	mu      sync.Mutex
 	entries map[uint64]*entry // sent, not yet decided by the receiver
@@ -113,34 +117,92 @@ type sender struct {
 	budget  *budget
 }
 
-func newSender(conn io.ReadWriteCloser, cfg *SendConfig) *sender {
+// stream is one connection of the session with its frame writer and outbox.
+type stream struct {
+	counted *countingConn
+	r       *wire.Reader
+	w       *wire.Writer
+	out     *outbox
+	closeZ  func()
+}
+
+func newSender(cfg *SendConfig) *sender {
 	s := &sender{
-		cfg: cfg, conn: conn, prog: cfg.Progress, log: cfg.Log,
-		r:       wire.NewReader(conn, 256<<10),
-		w:       wire.NewWriter(conn, 256<<10),
+		cfg: cfg, prog: cfg.Progress, log: cfg.Log,
+		session: make([]byte, 16),
 		entries: make(map[uint64]*entry),
 		jobs:    newJobQueue(),
 		budget:  newBudget(32 << 20),
 	}
+	rand.Read(s.session)
 	if s.prog == nil {
 		s.prog = &Progress{}
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	s.out = newOutbox(s.w)
 	return s
 }
 
-func (s *sender) handshake() error {
-	h := &hello{Proto: ProtocolVersion, Version: s.cfg.Version, Volume: s.cfg.Volume, Subdir: s.cfg.Subdir, Options: s.cfg.Options}
-	if err := s.w.WriteFrame(tHello, encode(h.encode)); err != nil {
+// ctl is the control stream.
+func (s *sender) ctl() *stream { return s.streams[0] }
+
+// openStream runs the handshake on conn and switches it to compression when asked.
+func (s *sender) openStream(conn io.ReadWriteCloser, role uint8) (*stream, error) {
+	st := &stream{counted: &countingConn{ReadWriteCloser: conn}, closeZ: func() {}}
+	st.r = wire.NewReader(st.counted, 256<<10)
+	st.w = wire.NewWriter(st.counted, 256<<10)
+	s.streams = append(s.streams, st)
+	if err := s.handshake(st, role); err != nil {
+		return nil, err
+	}
+	if s.cfg.Options.Compress {
+		zw, closeZ, err := compressWriter(st.counted)
+		if err != nil {
+			return nil, err
+		}
+		st.w, st.closeZ = wire.NewWriter(zw, 256<<10), closeZ
+	}
+	st.out = newOutbox(st.w)
+	return st, nil
+}
+
+func (s *sender) addStream(ctx context.Context) error {
+	conn, err := s.cfg.Dial(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := s.openStream(conn, roleData); err != nil {
+		conn.Close()
+		s.streams = s.streams[:len(s.streams)-1]
+		return err
+	}
+	return nil
+}
+
+func (s *sender) closeConns() {
+	for _, st := range s.streams {
+		st.counted.Close()
+	}
+}
+
+func (s *sender) closeStreams() {
+	for _, st := range s.streams {
+		st.closeZ()
+	}
+	s.closeConns()
+}
+
+func (s *sender) handshake(st *stream, role uint8) error {
+	h := &hello{Proto: ProtocolVersion, Version: s.cfg.Version, Volume: s.cfg.Volume, Subdir: s.cfg.Subdir,
+		Options: s.cfg.Options, Session: s.session, Role: role}
+	if err := st.w.WriteFrame(tHello, encode(h.encode)); err != nil {
 		return fmt.Errorf("send hello: %w", err)
 	}
-	if err := s.w.Flush(); err != nil {
+	if err := st.w.Flush(); err != nil {
 		return fmt.Errorf("send hello: %w", err)
 	}
-	t, p, err := s.r.ReadFrame()
+	t, p, err := st.r.ReadFrame()
 	var alert tls.AlertError
 	if errors.As(err, &alert) {
 		return &RefusedError{Reason: fmt.Sprintf("the receiver ended TLS with %q: it does not accept this client certificate (certificates of another migration?)", err)}
@@ -174,19 +236,21 @@ type RefusedError struct{ Reason string }
 func (e *RefusedError) Error() string { return "receiver refused: " + e.Reason }
 
 func (s *sender) run(ctx context.Context) (*Result, error) {
-	writeErr := make(chan error, 1)
-	go func() {
-		err := s.out.run(func(f frame) {
-			if f.t == tData || f.t == tDelta {
-				s.budget.release(len(f.payload))
+	writeErr := make(chan error, len(s.streams))
+	for _, st := range s.streams {
+		go func() {
+			err := st.out.run(func(f frame) {
+				if f.t == tData || f.t == tDelta {
+					s.budget.release(len(f.payload))
+				}
+			})
+			if err != nil {
+				s.closeConns() // the reader stops too
+				s.budget.close()
 			}
-		})
-		if err != nil {
-			s.conn.Close() // the reader stops too
-		}
-		s.budget.close()
-		writeErr <- err
-	}()
+			writeErr <- err
+		}()
+	}
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -196,18 +260,18 @@ func (s *sender) run(ctx context.Context) (*Result, error) {
 		defer wg.Done()
 		if err := s.walk(ctx); err != nil {
 			cancel(err)
-			s.conn.Close()
+			s.closeConns()
 		}
 	}()
 	workers := s.cfg.Workers
 	if workers <= 0 {
 		workers = 4
 	}
-	for range workers {
+	for i := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.dataWorker(ctx)
+			s.dataWorker(ctx, s.streams[i%len(s.streams)].out)
 		}()
 	}
 	res, err := s.readLoop()
@@ -216,10 +280,16 @@ func (s *sender) run(ctx context.Context) (*Result, error) {
 		s.budget.close()
 	}
 	cancel(errDone)
-	s.out.close()
+	s.budget.close()
 	wg.Wait()
-	if werr := <-writeErr; err == nil && werr != nil {
-		err = fmt.Errorf("write to receiver: %w", werr)
+	for _, st := range s.streams {
+		st.out.close()
+	}
+	for range s.streams {
+		// Once the receiver has sent its summary, everything it needed has arrived.
+		if werr := <-writeErr; err == nil && res == nil && werr != nil {
+			err = fmt.Errorf("write to receiver: %w", werr)
+		}
 	}
 	if cause := context.Cause(ctx); err != nil && cause != nil && cause != errDone && !errors.Is(cause, context.Canceled) {
 		err = cause // the walk failed first and closed the connection
@@ -250,7 +320,7 @@ func (s *sender) walk(ctx context.Context) error {
 		var hdr wire.Enc
 		hdr.Uvarint(first)
 		hdr.Uvarint(count)
-		s.out.send(tEntries, append(hdr.B, e.B...))
+		s.ctl().out.send(tEntries, append(hdr.B, e.B...))
 		e.B, count = nil, 0
 	}
 	opts := scan.Options{Security: s.cfg.Options.Security, Exclude: excludeLostFound}
@@ -294,7 +364,7 @@ func (s *sender) walk(ctx context.Context) error {
 		return fmt.Errorf("walk %s: %w", s.cfg.Source, err)
 	}
 	flush()
-	s.out.send(tEnd, encode(func(e *wire.Enc) { e.Uvarint(index) }))
+	s.ctl().out.send(tEnd, encode(func(e *wire.Enc) { e.Uvarint(index) }))
 	s.prog.walkDone.Store(true)
 	return nil
 }
@@ -321,7 +391,7 @@ func (s *sender) fileError(path string, err error) {
 // readLoop handles the receiver's messages until its summary.
 func (s *sender) readLoop() (*Result, error) {
 	for {
-		t, p, err := s.r.ReadFrame()
+		t, p, err := s.ctl().r.ReadFrame()
 		if err != nil {
 			return nil, fmt.Errorf("read from receiver: %w", err)
 		}

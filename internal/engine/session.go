@@ -39,6 +39,8 @@ type session struct {
 
 	workers []chan workItem
 	done    chan completion
+	msgs    chan any      // from every connection of the session
+	over    chan struct{} // closed when run returns
 	wg      sync.WaitGroup
 
 	needs  wire.Enc
@@ -74,6 +76,7 @@ func newSession(rc *Receiver, h *hello, rootfd int, r *wire.Reader, w *wire.Writ
 		tasks: make(map[uint64]*fileTask), leaders: make(map[string]*fileTask),
 		waiting: make(map[string][]linkReq), preparing: make(map[uint64]bool),
 		acked: -1, done: make(chan completion, 64),
+		msgs: make(chan any, 16), over: make(chan struct{}),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -84,8 +87,9 @@ func newSession(rc *Receiver, h *hello, rootfd int, r *wire.Reader, w *wire.Writ
 func (s *session) run(ctx context.Context) error {
 	writeErr := make(chan error, 1)
 	go func() { writeErr <- s.out.run(nil) }()
-	msgs := make(chan any, 16)
-	go readLoop(s.r, msgs)
+	msgs := s.msgs
+	defer close(s.over)
+	go readLoop(s.r, msgs, s.over, false)
 	wctx, stopWorkers := context.WithCancel(ctx)
 	s.startWorkers(wctx)
 	defer func() {
@@ -122,6 +126,12 @@ func (s *session) run(ctx context.Context) error {
 	s.out.send(tSummary, encode(s.stats.encode))
 	s.out.close()
 	return <-writeErr
+}
+
+// attach adds a data connection's frames to the session until it ends.
+func (s *session) attach(r *wire.Reader) {
+	readLoop(r, s.msgs, s.over, true)
+	<-s.over
 }
 
 func (s *session) startWorkers(ctx context.Context) {

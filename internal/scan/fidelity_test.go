@@ -211,9 +211,14 @@ func TestWalkFidelity(t *testing.T) {
 	}
 }
 
-// walkBefore reports whether a comes before b in walk order: component by component, bytewise.
+// walkBefore reports whether a comes before b in walk order: component by component,
+// bytewise. It is the slow, obvious version of ComparePaths, which it also checks.
 func walkBefore(a, b string) bool {
-	return strings.ReplaceAll(a, "/", "\x00") < strings.ReplaceAll(b, "/", "\x00")
+	slow := strings.ReplaceAll(a, "/", "\x00") < strings.ReplaceAll(b, "/", "\x00")
+	if fast := ComparePaths(a, b) < 0; fast != slow {
+		panic("ComparePaths disagrees with the slow version on " + a + " and " + b)
+	}
+	return slow
 }
 
 func checkOrder(t *testing.T, entries []*Entry) {

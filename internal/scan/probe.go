@@ -11,7 +11,7 @@ import (
 // that called Walk.
 const (
 	probeWindow = 1024 // names probed ahead at most, per directory
-	probeChunk  = 16   // fewer names than this per goroutine are not worth one
+	probeChunk  = 32   // fewer names than this per goroutine are not worth one
 	maxProbers  = 8
 )
 

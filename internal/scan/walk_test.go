@@ -3,6 +3,7 @@ package scan
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -294,6 +295,100 @@ func TestOpenByComponents(t *testing.T) {
 		}
 		if err == nil {
 			unix.Close(fd)
+		}
+	}
+}
+
+// TestWalkWide walks a directory wider than the probe window, so that it is probed by several
+// goroutines in several windows, and checks order and every entry against Lstat.
+func TestWalkWide(t *testing.T) {
+	root := t.TempDir()
+	for i := range 3000 {
+		p := filepath.Join(root, fmt.Sprintf("f%05d", 2999-i))
+		must(t, os.WriteFile(p, []byte("x"), 0o644))
+		if i%7 == 0 {
+			must(t, unix.Lsetxattr(p, "user.n", []byte(p), 0))
+		}
+	}
+	entries := collect(t, root, Options{})
+	if len(entries) != 3001 {
+		t.Fatalf("walked %d entries, want 3001", len(entries))
+	}
+	checkOrder(t, entries)
+	for _, e := range entries {
+		le, err := Lstat(root, e.Path, Options{})
+		must(t, err)
+		if !entriesEqual(le, e) {
+			t.Errorf("%q: Lstat %+v, Walk %+v", e.Path, *le, *e)
+		}
+	}
+}
+
+// TestWalkFallbacks walks the fidelity tree the way older kernels and /proc-less containers
+// make scan do it, and expects the same entries.
+func TestWalkFallbacks(t *testing.T) {
+	root := t.TempDir()
+	buildFidelityTree(t, root)
+	want := collect(t, root, Options{Security: true})
+	saved := procFDWorks
+	t.Cleanup(func() {
+		procFDWorks = saved
+		noXattrat.Store(false)
+		noOpenat2.Store(false)
+	})
+	tests := []struct {
+		name    string
+		xattrat bool
+		proc    bool
+		openat2 bool
+	}{
+		{name: "no xattrat", proc: true, openat2: true},
+		{name: "no xattrat, no proc"},
+	}
+	for _, tt := range tests {
+		noXattrat.Store(!tt.xattrat)
+		noOpenat2.Store(!tt.openat2)
+		procFDWorks = func() bool { return tt.proc && saved() }
+		got := collect(t, root, Options{Security: true})
+		if len(got) != len(want) {
+			t.Fatalf("%s: %d entries, want %d", tt.name, len(got), len(want))
+		}
+		for i := range got {
+			if !entriesEqual(got[i], want[i]) {
+				t.Errorf("%s: %+v, want %+v", tt.name, *got[i], *want[i])
+			}
+			le, err := Lstat(root, want[i].Path, Options{Security: true})
+			must(t, err)
+			le.HardLink = want[i].HardLink
+			if !entriesEqual(le, want[i]) {
+				t.Errorf("%s: Lstat %+v, want %+v", tt.name, *le, *want[i])
+			}
+		}
+	}
+}
+
+func TestComparePaths(t *testing.T) {
+	tests := []struct {
+		a, b string
+		want int
+	}{
+		{"", "", 0},
+		{"", "a", -1},
+		{"a", "a/b", -1},
+		{"a/b", "a-c", -1}, // plain string order would put "a-c" first: '-' < '/'
+		{"a/b", "a.c", -1},
+		{"a/z", "aa", -1},
+		{"a/b/c", "a/b", 1},
+		{"b", "a/z", 1},
+		{"a\xff", "a\x01", 1},
+		{"d/x", "d/x", 0},
+	}
+	for _, tt := range tests {
+		if got := ComparePaths(tt.a, tt.b); got != tt.want {
+			t.Errorf("ComparePaths(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.want)
+		}
+		if got := ComparePaths(tt.b, tt.a); got != -tt.want {
+			t.Errorf("ComparePaths(%q, %q) = %d, want %d", tt.b, tt.a, got, -tt.want)
 		}
 	}
 }

@@ -13,13 +13,22 @@ type limitedConn struct {
 	lim *rate.Limiter
 }
 
-// LimitWrites returns c with its writes paced to bytesPerSecond (0: no limit).
-func LimitWrites(c net.Conn, bytesPerSecond int64) net.Conn {
+// NewLimiter returns a limiter of bytesPerSecond for LimitWrites; nil for no limit. One
+// limiter shared by several connections limits them together.
+func NewLimiter(bytesPerSecond int64) *rate.Limiter {
 	if bytesPerSecond <= 0 {
-		return c
+		return nil
 	}
 	burst := int(min(max(bytesPerSecond/10, 16<<10), 1<<20))
-	return &limitedConn{Conn: c, lim: rate.NewLimiter(rate.Limit(bytesPerSecond), burst)}
+	return rate.NewLimiter(rate.Limit(bytesPerSecond), burst)
+}
+
+// LimitWrites returns c with its writes paced by lim (nil: no limit).
+func LimitWrites(c net.Conn, lim *rate.Limiter) net.Conn {
+	if lim == nil {
+		return c
+	}
+	return &limitedConn{Conn: c, lim: lim}
 }
 
 func (c *limitedConn) Write(b []byte) (int, error) {

@@ -11,7 +11,7 @@ func TestLimitWritesPaces(t *testing.T) {
 	a, b := net.Pipe()
 	defer a.Close()
 	go io.Copy(io.Discard, b)
-	c := LimitWrites(a, 2<<20)
+	c := LimitWrites(a, NewLimiter(2<<20))
 	start := time.Now()
 	if _, err := c.Write(make([]byte, 1<<20)); err != nil {
 		t.Fatal(err)

@@ -185,6 +185,7 @@ func (s *session) link(req linkReq) error {
 // completion is a worker's report on a task.
 type completion struct {
 	task     *fileTask
+	last     bool // no more data will come for the file (false: a failure mid-file)
 	prepared bool // the request is ready to send (or, with same, not needed)
 	same     bool // --checksum found the content equal
 	err      error
@@ -209,6 +210,9 @@ func (s *session) complete(c completion) {
 	wasPreparing := s.preparing[t.index]
 	delete(s.preparing, t.index)
 	delete(s.tasks, t.index)
+	if c.err != nil && !c.last {
+		s.dropped[t.index] = true // the sender is still sending it: drop the rest quietly
+	}
 	var aborted *abortError
 	if errors.As(c.err, &aborted) {
 		s.stats.Errors++

@@ -30,8 +30,10 @@ type writeState struct {
 	sig     *delta.Signature
 	patcher *delta.Patcher
 	h       *blake3.Hasher
-	pos     int64
+	pos     int64 // logical position: data and holes so far
+	end     int64 // end of the last data written to the file
 	started bool
+	failed  bool // an error was reported: later items for the file are dropped
 	resumed bool // the file was opened with earlier content, which may be longer
 }
 
@@ -49,7 +51,10 @@ func (w *worker) run(items <-chan workItem) {
 	}()
 	for it := range items {
 		t := it.task
-		c := completion{task: t}
+		if t.ws.failed {
+			continue // the rest of a file that failed here: already reported
+		}
+		c := completion{task: t, last: true}
 		switch {
 		case it.prepare:
 			c.prepared = true
@@ -64,6 +69,7 @@ func (w *worker) run(items <-chan workItem) {
 				continue
 			}
 			t.ws.discard(t)
+			c.last = false
 		default:
 			open[t] = true
 			var final bool
@@ -73,8 +79,12 @@ func (w *worker) run(items <-chan workItem) {
 			}
 			if c.err != nil {
 				t.ws.discard(t)
+				c.last = it.piece.Final
 			}
 			c.bytes = t.x.Size
+		}
+		if c.err != nil {
+			t.ws.failed = true
 		}
 		if !c.prepared || c.err != nil || c.same {
 			delete(open, t)
@@ -133,7 +143,7 @@ func (w *worker) prepare(t *fileTask) (same bool, err error) {
 			f.Close()
 			return false, fmt.Errorf("read the partial copy: %w", err)
 		}
-		t.ws.f, t.ws.h, t.ws.pos, t.ws.resumed = f, h, n, true
+		t.ws.f, t.ws.h, t.ws.pos, t.ws.end, t.ws.resumed = f, h, n, n, true
 		t.prefixLen, t.prefixHash = n, h.Sum(nil)
 	}
 	return false, nil
@@ -166,7 +176,7 @@ func (ws *writeState) create(t *fileTask) error {
 	if err != nil {
 		return fmt.Errorf("create temporary file: %w", err)
 	}
-	ws.f, ws.h, ws.pos = os.NewFile(uintptr(fd), tempName(t.name)), blake3.New(), 0
+	ws.f, ws.h, ws.pos, ws.end = os.NewFile(uintptr(fd), tempName(t.name)), blake3.New(), 0, 0
 	return nil
 }
 
@@ -196,6 +206,7 @@ func (w *worker) write(t *fileTask, p *piece) (bool, error) {
 			return false, writeError(err)
 		}
 		ws.h.Write(p.Data)
+		ws.end = p.Offset + int64(len(p.Data))
 	}
 	ws.pos = p.Offset + int64(len(p.Data))
 	if !p.Final {
@@ -216,7 +227,7 @@ func (ws *writeState) hashZeros(n int64) {
 func (w *worker) finish(t *fileTask, digest []byte) error {
 	ws := &t.ws
 	ws.hashZeros(t.x.Size - ws.pos)
-	if ws.pos != t.x.Size || ws.resumed {
+	if ws.end != t.x.Size || ws.resumed { // holes at the end, or a longer partial file
 		if err := ws.f.Truncate(t.x.Size); err != nil {
 			return fmt.Errorf("set size: %w", err)
 		}
@@ -266,6 +277,7 @@ func (h *hashingWriter) Write(b []byte) (int, error) {
 	n, err := h.ws.f.WriteAt(b, h.ws.pos)
 	h.ws.h.Write(b[:n])
 	h.ws.pos += int64(n)
+	h.ws.end = h.ws.pos
 	if err != nil {
 		err = writeError(err)
 	}

@@ -32,6 +32,7 @@ type session struct {
 	leaders   map[string]*fileTask // first paths of hard-link groups still in flight
 	waiting   map[string][]linkReq // hard links waiting for their first path
 	preparing map[uint64]bool      // tasks whose request a worker is preparing
+	dropped   map[uint64]bool      // failed files whose data is still on its way
 	next      uint64               // index of the next entry expected
 	acked     int64                // highest index acknowledged
 	ended     bool
@@ -74,7 +75,7 @@ func newSession(rc *Receiver, h *hello, rootfd int, r *wire.Reader, w *wire.Writ
 	s := &session{
 		rc: rc, opts: h.Options, rootfd: rootfd, r: r, out: newOutbox(w), log: rc.Log,
 		tasks: make(map[uint64]*fileTask), leaders: make(map[string]*fileTask),
-		waiting: make(map[string][]linkReq), preparing: make(map[uint64]bool),
+		waiting: make(map[string][]linkReq), preparing: make(map[uint64]bool), dropped: make(map[uint64]bool),
 		acked: -1, done: make(chan completion, 64),
 		msgs: make(chan any, 16), over: make(chan struct{}),
 	}
@@ -175,6 +176,12 @@ func (s *session) handle(m any) {
 		for i := range m {
 			p := &m[i]
 			t := s.tasks[p.Index]
+			if t == nil && s.dropped[p.Index] {
+				if p.Final {
+					delete(s.dropped, p.Index)
+				}
+				continue
+			}
 			if t == nil || s.preparing[p.Index] {
 				s.fatal = fmt.Errorf("sender sent data for entry %d, which was not asked for", p.Index)
 				return
@@ -183,6 +190,9 @@ func (s *session) handle(m any) {
 		}
 	case deltaMsg:
 		t := s.tasks[m.index]
+		if t == nil && s.dropped[m.index] {
+			return
+		}
 		if t == nil || t.how != needDelta || s.preparing[m.index] {
 			s.fatal = fmt.Errorf("sender sent a delta for entry %d, which was not asked for one", m.index)
 			return

@@ -1,0 +1,106 @@
+package engine
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ferrydvm/ferry/internal/scan"
+	"github.com/ferrydvm/ferry/internal/treediff"
+	"github.com/ferrydvm/ferry/internal/treegen"
+)
+
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("needs root")
+		}
+		t.Skip("needs root")
+	}
+}
+
+func compareTrees(t *testing.T, a, b string, opts treediff.Options) {
+	t.Helper()
+	diffs, err := treediff.Compare(context.Background(), a, b, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range diffs {
+		t.Errorf("%s: %s %s", d.Path, d.What, d.Detail)
+	}
+}
+
+// TestFidelity copies a tree with every kind of object and attribute and compares the two
+// attribute by attribute: kinds, content, owners (ids not in /etc/passwd too), modes with
+// setuid/setgid/sticky, nanosecond times of files, directories and symlinks, symlink
+// targets, hard-link groups across directories, holes, devices, FIFOs, xattrs, access and
+// default ACLs, odd names.
+func TestFidelity(t *testing.T) {
+	requireRoot(t)
+	src, dst := filepath.Join(t.TempDir(), "src"), t.TempDir()
+	if _, err := treegen.Generate(context.Background(), src, treegen.Spec{SmallFiles: 300, LargeFiles: 1, LargeSize: 3 << 20, Seed: 9, Fidelity: true}); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("unix", filepath.Join(src, "a.socket"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	res, err := copyTree(t, src, dst, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(res.Notices, "\n"), "a.socket") {
+		t.Errorf("the skipped socket is not reported: %v", res.Notices)
+	}
+	skipSocket := func(path string, kind scan.Kind) bool { return path == "a.socket" }
+	compareTrees(t, src, dst, treediff.Options{Exclude: skipSocket})
+
+	// A second run finds nothing to send, and the trees stay identical.
+	res, err = copyTree(t, src, dst, Options{})
+	if err != nil || res.Transferred != 0 {
+		t.Fatalf("second run: %+v, %v", res, err)
+	}
+	compareTrees(t, src, dst, treediff.Options{Exclude: skipSocket})
+}
+
+func TestSecurityXattrsOnlyWhenAsked(t *testing.T) {
+	requireRoot(t)
+	src := t.TempDir()
+	write(t, filepath.Join(src, "f"), "labelled")
+	if err := unix.Setxattr(filepath.Join(src, "f"), "security.ferrytest", []byte("label"), 0); err != nil {
+		t.Skipf("this file system takes no security.* attributes: %v", err)
+	}
+	for _, security := range []bool{false, true} {
+		dst := t.TempDir()
+		if _, err := copyTree(t, src, dst, Options{Security: security}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := unix.Getxattr(filepath.Join(dst, "f"), "security.ferrytest", nil)
+		if (err == nil) != security {
+			t.Errorf("Security %v: the target's security.ferrytest: %v", security, err)
+		}
+	}
+}
+
+func TestNoOwner(t *testing.T) {
+	requireRoot(t)
+	src, dst := t.TempDir(), t.TempDir()
+	write(t, filepath.Join(src, "f"), "owned by someone else")
+	os.Lchown(filepath.Join(src, "f"), 12345, 54321)
+	if _, err := copyTree(t, src, dst, Options{NoOwner: true}); err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	unix.Lstat(filepath.Join(dst, "f"), &st)
+	if st.Uid != 0 || st.Gid != 0 {
+		t.Errorf("--no-owner still set %d:%d", st.Uid, st.Gid)
+	}
+	compareTrees(t, src, dst, treediff.Options{IgnoreOwner: true})
+}

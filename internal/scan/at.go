@@ -89,11 +89,16 @@ func openBeneath(rootfd int, rel string, flags int) (int, error) {
 			Flags:   uint64(flags),
 			Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
 		}
-		fd, err := unix.Openat2(rootfd, rel, how)
-		if err != unix.ENOSYS && err != unix.EPERM {
-			return fd, err
+		for range 8 { // EAGAIN: a rename raced with the lookup; the kernel asks to retry
+			fd, err := unix.Openat2(rootfd, rel, how)
+			if err == unix.ENOSYS || err == unix.EPERM {
+				noOpenat2.Store(true)
+				break
+			}
+			if err != unix.EAGAIN && err != unix.EINTR {
+				return fd, err
+			}
 		}
-		noOpenat2.Store(true)
 	}
 	return openByComponents(rootfd, rel, flags)
 }

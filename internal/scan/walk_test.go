@@ -8,8 +8,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"testing"
+	"weak"
 
 	"golang.org/x/sys/unix"
 )
@@ -390,5 +392,31 @@ func TestComparePaths(t *testing.T) {
 		if got := ComparePaths(tt.b, tt.a); got != -tt.want {
 			t.Errorf("ComparePaths(%q, %q) = %d, want %d", tt.b, tt.a, got, -tt.want)
 		}
+	}
+}
+
+// TestWalkStreams checks that Walk holds on to no entry it has handed over: at the last entry,
+// of thousands, only the few on the current path may still be alive.
+func TestWalkStreams(t *testing.T) {
+	root := t.TempDir()
+	makeFlat(t, root, 2000)
+	var seen []weak.Pointer[Entry]
+	live := -1
+	err := Walk(context.Background(), root, Options{}, func(e *Entry) error {
+		seen = append(seen, weak.Make(e))
+		if e.Path == "d0019/f001999" {
+			runtime.GC()
+			live = 0
+			for _, w := range seen {
+				if w.Value() != nil {
+					live++
+				}
+			}
+		}
+		return nil
+	}, nil)
+	must(t, err)
+	if live < 0 || live > 10 {
+		t.Errorf("%d of %d entries still alive at the last one, want at most 10", live, len(seen))
 	}
 }

@@ -150,16 +150,16 @@ func (mu *mutator) rewrite(f *os.File, size int64, grow bool) error {
 // add creates a new 4 KiB file next to the existing file near and returns its path.
 func (mu *mutator) add(near string, i int) string {
 	d := filepath.Dir(near)
-	rel := strings.TrimPrefix(filepath.ToSlash(filepath.Join(d, fmt.Sprintf("added-%d-%d.dat", mu.seed, i))), "./")
+	r := filepath.ToSlash(filepath.Join(d, fmt.Sprintf("added-%d-%d.dat", mu.seed, i)))
 	if mu.err == nil {
 		buf := make([]byte, 4096)
-		fillRand(buf, mu.seed, streamMutate, hash64(rel), 1)
-		mu.do("create", rel, os.WriteFile(mu.p(rel), buf, 0o644))
-		mu.do("chmod", rel, os.Chmod(mu.p(rel), 0o644))
-		mu.stamp(rel)
+		fillRand(buf, mu.seed, streamMutate, hash64(r), 1)
+		mu.do("create", r, os.WriteFile(mu.p(r), buf, 0o644))
+		mu.do("chmod", r, os.Chmod(mu.p(r), 0o644))
+		mu.stamp(r)
 		mu.touched[d] = true
 	}
-	return rel
+	return r
 }
 
 func (mu *mutator) remove(rel string) {

@@ -102,6 +102,9 @@ func prepareDir(dir string) error {
 		}
 		return fmt.Errorf("check %s: %w", dir, err)
 	}
+	if err := unix.Chmod(dir, 0o755); err != nil { // whatever the umask
+		return fmt.Errorf("chmod %s: %w", dir, err)
+	}
 	return nil
 }
 

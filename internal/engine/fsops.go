@@ -152,28 +152,3 @@ func readNames(dirfd int) ([]string, error) {
 	defer d.Close()
 	return d.Readdirnames(-1)
 }
-
-// listXattrs returns the names of the xattrs of name inside dirfd that scan would carry.
-func listXattrs(dirfd int, name string) ([]string, error) {
-	buf := make([]byte, 4096)
-	n, err := unix.Llistxattr(procPath(dirfd, name), buf)
-	if errors.Is(err, unix.ERANGE) {
-		if n, err = unix.Llistxattr(procPath(dirfd, name), nil); err == nil {
-			buf = make([]byte, n)
-			n, err = unix.Llistxattr(procPath(dirfd, name), buf)
-		}
-	}
-	if errors.Is(err, unix.ENOTSUP) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, s := range strings.Split(string(buf[:n]), "\x00") {
-		if s != "" {
-			out = append(out, s)
-		}
-	}
-	return out, nil
-}

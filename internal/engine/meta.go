@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -61,10 +60,10 @@ func applyMetaIn(dirfd int, name string, fd int, x *entry, o Options, fresh bool
 // applyXattrs sets x's attributes and removes others that scan would have carried (a new
 // file inherits a default ACL from its directory, for one).
 func applyXattrs(dirfd int, name string, fd int, x *entry, o Options, fresh bool) error {
-	var have []string
+	var have []scan.Xattr
 	if !fresh {
 		var err error
-		if have, err = listXattrs(dirfd, name); err != nil {
+		if have, err = scan.XattrsAt(dirfd, name, o.Security); err != nil {
 			return fmt.Errorf("list xattrs: %w", err)
 		}
 	}
@@ -73,18 +72,18 @@ func applyXattrs(dirfd int, name string, fd int, x *entry, o Options, fresh bool
 			return fmt.Errorf("set xattr %s: %w", xa.Name, err)
 		}
 	}
-	for _, n := range have {
-		if !carried(n, o.Security) || slices.ContainsFunc(x.Xattrs, func(xa scan.Xattr) bool { return xa.Name == n }) {
+	for _, h := range have {
+		if slices.ContainsFunc(x.Xattrs, func(xa scan.Xattr) bool { return xa.Name == h.Name }) {
 			continue
 		}
 		var err error
 		if fd >= 0 {
-			err = unix.Fremovexattr(fd, n)
+			err = unix.Fremovexattr(fd, h.Name)
 		} else {
-			err = unix.Lremovexattr(procPath(dirfd, name), n)
+			err = unix.Lremovexattr(procPath(dirfd, name), h.Name)
 		}
 		if err != nil && !errors.Is(err, unix.ENODATA) {
-			return fmt.Errorf("remove xattr %s: %w", n, err)
+			return fmt.Errorf("remove xattr %s: %w", h.Name, err)
 		}
 	}
 	return nil
@@ -95,19 +94,6 @@ func setXattr(dirfd int, name string, fd int, xa scan.Xattr) error {
 		return unix.Fsetxattr(fd, xa.Name, xa.Value, 0)
 	}
 	return unix.Lsetxattr(procPath(dirfd, name), xa.Name, xa.Value, 0)
-}
-
-// carried mirrors scan's choice of attributes.
-func carried(name string, security bool) bool {
-	switch {
-	case strings.HasPrefix(name, "user."), strings.HasPrefix(name, "trusted."):
-		return true
-	case name == scan.ACLAccess, name == scan.ACLDefault:
-		return true
-	case strings.HasPrefix(name, "security."):
-		return security
-	}
-	return false
 }
 
 // sameMeta reports whether the object described by st (name inside dirfd) already has x's
@@ -129,27 +115,12 @@ func sameMeta(dirfd int, name string, st *unix.Stat_t, x *entry, o Options) bool
 }
 
 func sameXattrs(dirfd int, name string, x *entry, o Options) bool {
-	have, err := listXattrs(dirfd, name)
-	if err != nil {
+	have, err := scan.XattrsAt(dirfd, name, o.Security)
+	if err != nil || len(have) != len(x.Xattrs) {
 		return false
 	}
-	n := 0
-	for _, h := range have {
-		if carried(h, o.Security) {
-			n++
-		}
-	}
-	if n != len(x.Xattrs) {
-		return false
-	}
-	buf := make([]byte, 0, 256)
-	for _, xa := range x.Xattrs {
-		sz, err := unix.Lgetxattr(procPath(dirfd, name), xa.Name, nil)
-		if err != nil || sz != len(xa.Value) {
-			return false
-		}
-		buf = slices.Grow(buf[:0], sz)[:sz]
-		if _, err := unix.Lgetxattr(procPath(dirfd, name), xa.Name, buf); err != nil || string(buf) != string(xa.Value) {
+	for i := range have {
+		if have[i].Name != x.Xattrs[i].Name || string(have[i].Value) != string(x.Xattrs[i].Value) {
 			return false
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"hash"
 	"io"
 	"os"
+	"slices"
 
 	"github.com/zeebo/blake3"
 
@@ -75,7 +76,7 @@ func (s *sender) failFile(out *outbox, j *job, err error) {
 }
 
 func (s *sender) open(x *entry) (*os.File, error) {
-	f, err := scan.Open(s.cfg.Source, x.Path)
+	f, err := s.root.OpenFile(x.Path)
 	if err != nil {
 		return nil, fmt.Errorf("open: %w", err)
 	}
@@ -104,7 +105,7 @@ func (s *sender) appendSmall(batch *wire.Enc, j *job) error {
 	batch.Varint(0)
 	batch.Uvarint(uint64(size))
 	start := len(batch.B)
-	batch.B = append(batch.B, make([]byte, size)...)
+	batch.B = slices.Grow(batch.B, size)[:start+size]
 	if _, err := io.ReadFull(f, batch.B[start:]); err != nil {
 		batch.B = batch.B[:mark]
 		return fmt.Errorf("read: %w (the file changed while being copied)", err)
@@ -286,8 +287,8 @@ func encodeOp(e *wire.Enc, op delta.Op) {
 }
 
 // digestFile is the BLAKE3 digest of a file's content, for --checksum.
-func digestFile(root, rel string) ([]byte, error) {
-	f, err := scan.Open(root, rel)
+func digestFile(root *scan.Root, rel string) ([]byte, error) {
+	f, err := root.OpenFile(rel)
 	if err != nil {
 		return nil, err
 	}

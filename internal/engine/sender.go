@@ -77,6 +77,13 @@ func Send(ctx context.Context, conn io.ReadWriteCloser, cfg *SendConfig) (*Resul
 	start := time.Now()
 	s := newSender(cfg)
 	defer s.closeStreams()
+	root, err := scan.OpenRoot(cfg.Source)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	defer root.Close()
+	s.root = root
 	stop := context.AfterFunc(ctx, s.closeConns)
 	defer stop()
 	if _, err := s.openStream(conn, roleControl); err != nil {
@@ -109,7 +116,10 @@ type sender struct {
 	prog    *Progress
 	log     *slog.Logger
 
+	root *scan.Root
+
 	mu      sync.Mutex
+	acked   *sync.Cond        // signalled when the receiver decides entries
 	entries map[uint64]*entry // sent, not yet decided by the receiver
 	order   []uint64          // indices of entries, in the order sent
 	jobs    *jobQueue
@@ -132,8 +142,9 @@ func newSender(cfg *SendConfig) *sender {
 		session: make([]byte, 16),
 		entries: make(map[uint64]*entry),
 		jobs:    newJobQueue(),
-		budget:  newBudget(32 << 20),
+		budget:  newBudget(16 << 20),
 	}
+	s.acked = sync.NewCond(&s.mu)
 	rand.Read(s.session)
 	if s.prog == nil {
 		s.prog = &Progress{}
@@ -254,6 +265,8 @@ func (s *sender) run(ctx context.Context) (*Result, error) {
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	wake := context.AfterFunc(ctx, func() { s.mu.Lock(); s.acked.Broadcast(); s.mu.Unlock() })
+	defer wake()
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -331,25 +344,27 @@ func (s *sender) walk(ctx context.Context) error {
 		}
 		x := &entry{Entry: *se}
 		if x.Kind == scan.KindFile && s.cfg.Options.Checksum && x.HardLink == "" {
-			d, err := digestFile(s.cfg.Source, x.Path)
+			d, err := digestFile(s.root, x.Path)
 			if err != nil {
 				s.fileError(x.Path, err)
 				return nil
 			}
 			x.Digest = d
 		}
+		if x.Kind == scan.KindFile && x.HardLink == "" {
+			if s.full() {
+				flush() // the receiver can only decide what it has
+			}
+			if err := s.remember(ctx, index, x); err != nil {
+				return err
+			}
+			s.prog.filesSeen.Add(1)
+			s.prog.bytesSeen.Add(x.Size)
+		}
 		if count == 0 {
 			first = index
 		}
 		encodeEntry(&e, x)
-		if x.Kind == scan.KindFile && x.HardLink == "" {
-			s.prog.filesSeen.Add(1)
-			s.prog.bytesSeen.Add(x.Size)
-			s.mu.Lock()
-			s.entries[index] = x
-			s.order = append(s.order, index)
-			s.mu.Unlock()
-		}
 		index++
 		count++
 		if count >= 512 || len(e.B) >= 128<<10 {
@@ -468,6 +483,29 @@ func (s *sender) need(n *need, d *wire.Dec) {
 	s.jobs.push(&job{entry: x, need: *n})
 }
 
+// maxUndecided bounds the files sent and not yet decided by the receiver: the walk waits
+// beyond it, so memory stays flat however large the tree. (A variable for tests.)
+var maxUndecided = 16384
+
+func (s *sender) full() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.order) >= maxUndecided
+}
+
+// remember keeps a file entry until the receiver decides on it, waiting while too many are
+// undecided.
+func (s *sender) remember(ctx context.Context, index uint64, x *entry) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for len(s.order) >= maxUndecided && ctx.Err() == nil {
+		s.acked.Wait()
+	}
+	s.entries[index] = x
+	s.order = append(s.order, index)
+	return ctx.Err()
+}
+
 // ack forgets the entries up to index that were not needed.
 func (s *sender) ack(upto uint64) {
 	s.mu.Lock()
@@ -477,4 +515,5 @@ func (s *sender) ack(upto uint64) {
 		delete(s.entries, s.order[i])
 	}
 	s.order = s.order[i:]
+	s.acked.Broadcast()
 }

@@ -39,3 +39,18 @@ func TestSeveralStreams(t *testing.T) {
 		os.Remove(filepath.Join(src, "d0/f0"))
 	}
 }
+
+// TestWalkWaitsForTheReceiver: with few undecided entries allowed, the walk pauses for the
+// receiver's decisions many times and the copy is still whole.
+func TestWalkWaitsForTheReceiver(t *testing.T) {
+	defer func(n int) { maxUndecided = n }(maxUndecided)
+	maxUndecided = 16
+	src, dst := t.TempDir(), t.TempDir()
+	for i := range 400 {
+		write(t, filepath.Join(src, fmt.Sprintf("d%d/f%d", i%3, i)), fmt.Sprint(i))
+	}
+	if _, err := copyTree(t, src, dst, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	diffTrees(t, src, dst)
+}

@@ -4,7 +4,7 @@ BIN      := bin/ferry
 FUZZTIME ?= 5s
 export PATH := $(PATH):/usr/sbin:/sbin
 
-.PHONY: all build deps test unit fuzz demo bench clean
+.PHONY: all build deps test fuzz e2e e2e-bin demo bench clean
 
 all: build
 
@@ -14,11 +14,21 @@ build:
 deps:
 	./scripts/install-deps.sh
 
-# Every test: unit, fuzz seeds, integration with the real peers. With CI=true nothing may skip.
+# Every test: unit, fuzz seeds, integration with the real peers, end to end against real
+# API servers, and a short run of every fuzz target. With CI=true nothing may skip.
 test: deps
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
+	$(MAKE) e2e
 	$(MAKE) fuzz
+
+# kube-apiserver and etcd built from their Go modules, cached by version in .cache/.
+e2e-bin:
+	./test/e2e/build-apiserver.sh
+
+# The end-to-end suite (its own Go module, test/e2e).
+e2e: deps e2e-bin
+	cd test/e2e && $(GO) test -count=1 -timeout 30m ./...
 
 # A short run of every fuzz target (go test -fuzz takes one target per run).
 fuzz:

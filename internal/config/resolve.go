@@ -291,7 +291,10 @@ func (e *Effective) directReason(u *url.URL) string {
 	if src == nil {
 		return "no proxy is set for " + u.Scheme
 	}
-	return "matched by NO_PROXY (" + e.NoProxy.Source + ")"
+	if e.NoProxy == nil {
+		return "loopback addresses are never proxied"
+	}
+	return "matched by NO_PROXY (" + e.NoProxy.Source + ") or a loopback address"
 }
 
 // ProxyFunc is the effective API proxy selection, for HTTP clients.

@@ -72,6 +72,8 @@ func APIPath(ctx context.Context, t APITarget) *Report {
 func reachHint(err error) string {
 	msg := err.Error()
 	switch {
+	case strings.Contains(msg, "Proxy Authentication Required"):
+		return "the proxy for API traffic refused the credentials (407): check the user and password in HTTPS_PROXY or the MigrationController's https_proxy"
 	case strings.Contains(msg, "proxyconnect"):
 		return "the proxy for API traffic cannot be reached or refused the tunnel: check HTTPS_PROXY / the MigrationController's https_proxy"
 	case strings.Contains(msg, "certificate"):

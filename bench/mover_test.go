@@ -101,23 +101,16 @@ func timed(b *testing.B, name string, args ...string) result {
 	return result{wall: wall, rss: ru.Maxrss << 10}
 }
 
-func (p *paths) sendFerry(b *testing.B, src string) result {
-	return timed(b, p.ferry, "send", src, p.ferryAddr+"/v", "--certs", p.certs, "--server-name", "localhost",
+// Each run writes into its own new subdirectory: on ext4 a directory that has held and lost
+// many files stays slower to create files in, which would favour whoever runs first.
+func (p *paths) sendFerry(b *testing.B, src, sub string) result {
+	return timed(b, p.ferry, "send", src, p.ferryAddr+"/v/"+sub, "--certs", p.certs, "--server-name", "localhost",
 		"--proxy", "http://bench:pw@"+p.squid, "--progress", "none", "--delete")
 }
 
-func (p *paths) sendReference(b *testing.B, src string) result {
-	args := append(append([]string{}, mtcRsyncOptions...), src+"/", "rsync://"+p.refClient+"/mnt/")
+func (p *paths) sendReference(b *testing.B, src, sub string) result {
+	args := append(append([]string{}, mtcRsyncOptions...), src+"/", "rsync://"+p.refClient+"/mnt/"+sub+"/")
 	return timed(b, "rsync", args...)
-}
-
-func empty(b *testing.B, dir string) {
-	entries, _ := os.ReadDir(dir)
-	for _, e := range entries {
-		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
-			b.Fatal(err)
-		}
-	}
 }
 
 func generate(b *testing.B, s treegen.Spec) string {
@@ -144,26 +137,27 @@ func (sc scenario) run(b *testing.B, p *paths, src string) {
 	var ferry, ref, floor []time.Duration
 	var sendRSS int64
 	if !sc.fresh { // a populated target for re-sync scenarios
-		p.sendFerry(b, src)
-		p.sendReference(b, src)
+		p.sendFerry(b, src, "r0")
+		p.sendReference(b, src, "r0")
 	}
 	p.startServe(b)
 	for b.Loop() {
-		for range sc.rounds {
+		for i := range sc.rounds {
+			sub := "r0"
 			if sc.fresh {
-				empty(b, p.ferryDst)
-				empty(b, p.refTarget)
-				empty(b, floorDst)
+				sub = fmt.Sprintf("r%d", i+1)
 			}
-			r := p.sendFerry(b, src)
+			r := p.sendFerry(b, src, sub)
 			ferry = append(ferry, r.wall)
 			sendRSS = max(sendRSS, r.rss)
-			ref = append(ref, p.sendReference(b, src).wall)
+			ref = append(ref, p.sendReference(b, src, sub).wall)
 			if sc.floor != nil {
-				if !sc.fresh {
-					empty(b, floorDst)
-				}
-				floor = append(floor, sc.floor(b, src, floorDst).wall)
+				floor = append(floor, sc.floor(b, src, filepath.Join(floorDst, sub)).wall)
+			}
+			if sc.fresh { // keep the disk from filling up; the next run uses a new directory
+				os.RemoveAll(filepath.Join(p.ferryDst, sub))
+				os.RemoveAll(filepath.Join(p.refTarget, sub))
+				os.RemoveAll(filepath.Join(floorDst, sub))
 			}
 		}
 	}
@@ -181,9 +175,10 @@ func (sc scenario) run(b *testing.B, p *paths, src string) {
 	b.ReportMetric(float64(p.servePeakRSS()>>20), "receiver-MiB")
 }
 
-func cpFloor(b *testing.B, src, dst string) result { return timed(b, "cp", "-a", src+"/.", dst+"/") }
+func cpFloor(b *testing.B, src, dst string) result { return timed(b, "cp", "-a", src, dst) }
 
 func tarFloor(b *testing.B, src, dst string) result {
+	os.MkdirAll(dst, 0o755)
 	return timed(b, "sh", "-c", fmt.Sprintf("tar -C %s -cf - . | tar -C %s -xf -", src, dst))
 }
 

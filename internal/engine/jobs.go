@@ -41,19 +41,17 @@ func (j *jobQueue) pop() *job {
 	for len(j.q) == 0 && !j.closed {
 		j.cond.Wait()
 	}
-	if len(j.q) == 0 {
-		return nil
-	}
-	x := j.q[0]
-	j.q[0] = nil
-	j.q = j.q[1:]
-	return x
+	return j.takeLocked()
 }
 
 // tryPop returns a job if one is waiting.
 func (j *jobQueue) tryPop() *job {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	return j.takeLocked()
+}
+
+func (j *jobQueue) takeLocked() *job {
 	if len(j.q) == 0 {
 		return nil
 	}

@@ -91,18 +91,27 @@ func (rc *Receiver) Handle(ctx context.Context, conn io.ReadWriteCloser) error {
 	defer release()
 	stopConn := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stopConn()
-	if h.Options.Compress {
-		zr, closeZ, err := decompressReader(r.Rest())
-		if err != nil {
-			return err
-		}
-		defer closeZ()
-		r = wire.NewReader(zr, 256<<10)
+	r, closeZ, err := frameReader(r, h.Options.Compress)
+	if err != nil {
+		return err
 	}
+	defer closeZ()
 	s := newSession(rc, h, rootfd, r, w)
 	rc.register(string(h.Session), s)
 	defer rc.unregister(string(h.Session), s)
 	return s.run(ctx)
+}
+
+// frameReader switches the rest of a connection to decompression when the sender asked for it.
+func frameReader(r *wire.Reader, compressed bool) (*wire.Reader, func(), error) {
+	if !compressed {
+		return r, func() {}, nil
+	}
+	zr, closeZ, err := decompressReader(r.Rest())
+	if err != nil {
+		return nil, nil, err
+	}
+	return wire.NewReader(zr, 256<<10), closeZ, nil
 }
 
 func (rc *Receiver) register(id string, s *session) {
@@ -155,14 +164,11 @@ func (rc *Receiver) join(ctx context.Context, h *hello, r *wire.Reader, w *wire.
 	if err := w.Flush(); err != nil {
 		return err
 	}
-	if h.Options.Compress {
-		zr, closeZ, err := decompressReader(r.Rest())
-		if err != nil {
-			return err
-		}
-		defer closeZ()
-		r = wire.NewReader(zr, 256<<10)
+	r, closeZ, err := frameReader(r, h.Options.Compress)
+	if err != nil {
+		return err
 	}
+	defer closeZ()
 	s.attach(r)
 	return nil
 }

@@ -29,15 +29,8 @@ func (s *sender) dataWorker(ctx context.Context, out *outbox) {
 	var batch wire.Enc
 	var count uint64
 	flush := func() {
-		if count == 0 {
-			return
-		}
-		var hdr wire.Enc
-		hdr.Uvarint(count)
-		payload := append(hdr.B, batch.B...)
-		s.budget.take(len(payload))
-		out.send(tData, payload)
-		batch.B, count = nil, 0
+		s.sendCounted(out, tData, nil, count, &batch)
+		count = 0
 	}
 	for {
 		j := s.jobs.tryPop()
@@ -65,6 +58,23 @@ func (s *sender) dataWorker(ctx context.Context, out *outbox) {
 			s.failFile(out, j, err)
 		}
 	}
+}
+
+// sendCounted sends a frame of count items (body) after the header values, within the data
+// budget, and empties body. Nothing is sent for no items.
+func (s *sender) sendCounted(out *outbox, t wire.Type, header []uint64, count uint64, body *wire.Enc) {
+	if count == 0 {
+		return
+	}
+	var hdr wire.Enc
+	for _, v := range header {
+		hdr.Uvarint(v)
+	}
+	hdr.Uvarint(count)
+	payload := append(hdr.B, body.B...)
+	s.budget.take(len(payload))
+	out.send(t, payload)
+	body.B = nil
 }
 
 // failFile reports a file the sender could not read; the receiver drops what it has of it.
@@ -245,16 +255,8 @@ func (s *sender) sendDelta(ctx context.Context, out *outbox, f *os.File, h *blak
 	var ops wire.Enc
 	var count uint64
 	flush := func() {
-		if count == 0 {
-			return
-		}
-		var hdr wire.Enc
-		hdr.Uvarint(j.need.Index)
-		hdr.Uvarint(count)
-		payload := append(hdr.B, ops.B...)
-		s.budget.take(len(payload))
-		out.send(tDelta, payload)
-		ops.B, count = nil, 0
+		s.sendCounted(out, tDelta, []uint64{j.need.Index}, count, &ops)
+		count = 0
 	}
 	err := delta.Diff(ctx, &sig, io.TeeReader(f, h), func(op delta.Op) error {
 		encodeOp(&ops, op)

@@ -10,7 +10,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -99,10 +98,6 @@ func checkKubectl(t *testing.T, c *cluster.Cluster) {
 
 func checkCRD(t *testing.T, c *cluster.Cluster) {
 	ctx := t.Context()
-	ext, err := apiextensionsclient.NewForConfig(c.RESTConfig())
-	if err != nil {
-		t.Fatalf("build apiextensions client: %v", err)
-	}
 	crd := &apiextensionsv1.CustomResourceDefinition{
 		ObjectMeta: metav1.ObjectMeta{Name: "widgets.e2e.ferry.dev"},
 		Spec: apiextensionsv1.CustomResourceDefinitionSpec{
@@ -129,24 +124,7 @@ func checkCRD(t *testing.T, c *cluster.Cluster) {
 			}},
 		},
 	}
-	if _, err := ext.ApiextensionsV1().CustomResourceDefinitions().Create(ctx, crd, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("create CRD: %v", err)
-	}
-	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-		got, err := ext.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, crd.Name, metav1.GetOptions{})
-		if err != nil {
-			return false, err
-		}
-		for _, cond := range got.Status.Conditions {
-			if cond.Type == apiextensionsv1.Established && cond.Status == apiextensionsv1.ConditionTrue {
-				return true, nil
-			}
-		}
-		return false, nil
-	})
-	if err != nil {
-		t.Fatalf("wait for CRD %s to be established: %v", crd.Name, err)
-	}
+	c.CreateCRD(t, crd)
 
 	dyn, err := dynamic.NewForConfig(c.RESTConfig())
 	if err != nil {

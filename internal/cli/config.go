@@ -184,7 +184,8 @@ func writeExplain(w io.Writer, e *config.Effective, forResult map[string]string)
 }
 
 // dataProxies returns --proxy values, or the data path's proxies from --config files.
-func dataProxies(ctx context.Context, flags, files []string) ([]string, error) {
+// Fields read and not used are logged as warnings, never dropped silently.
+func dataProxies(ctx context.Context, g *GlobalOptions, flags, files []string) ([]string, error) {
 	if len(flags) > 0 || len(files) == 0 {
 		return flags, nil
 	}
@@ -192,8 +193,12 @@ func dataProxies(ctx context.Context, flags, files []string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, ig := range e.Ignored {
+		g.Logger().Warn("configuration not used", "field", ig.Field, "reason", ig.Reason)
+	}
 	var out []string
 	for _, v := range e.DataProxies {
+		g.Logger().Info("data-path proxy", "proxy", v.Value, "from", v.Source)
 		out = append(out, v.Raw())
 	}
 	return out, nil

@@ -80,7 +80,7 @@ func runProbe(ctx context.Context, o *ProbeOptions, g *GlobalOptions) error {
 	if err := required("connect", o.Connect, "certs", o.Certs); err != nil {
 		return err
 	}
-	proxies, err := dataProxies(ctx, o.Proxies, o.Config)
+	proxies, err := dataProxies(ctx, g, o.Proxies, o.Config)
 	if err != nil {
 		return err
 	}

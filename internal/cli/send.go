@@ -124,7 +124,7 @@ func runSend(ctx context.Context, o *SendOptions, g *GlobalOptions, args []strin
 		return usageError(fmt.Errorf("--bwlimit: %w", err))
 	}
 	limit := tunnel.NewLimiter(rateBytes) // shared by every connection of the run
-	proxies, err := dataProxies(ctx, o.Proxies, o.Config)
+	proxies, err := dataProxies(ctx, g, o.Proxies, o.Config)
 	if err != nil {
 		return err
 	}
@@ -148,6 +148,7 @@ func runSend(ctx context.Context, o *SendOptions, g *GlobalOptions, args []strin
 	res, err := sendWithRetries(ctx, o, g, target, cfg, limit, rep)
 	rep.stop()
 	if res != nil {
+		res.Notices = append(res.Notices, droppedByOptions(o)...)
 		printSummary(g, o, src, args[1], res)
 	}
 	return err
@@ -189,6 +190,18 @@ func sendOnce(ctx context.Context, target *tunnel.Target, cfg *engine.SendConfig
 		return nil, err
 	}
 	return engine.Send(ctx, tunnel.LimitWrites(conn, limit), cfg)
+}
+
+// droppedByOptions names what the options left out of the copy, for the summary.
+func droppedByOptions(o *SendOptions) []string {
+	var out []string
+	if o.NoOwner {
+		out = append(out, "owners and groups were not set on the target (--no-owner): files belong to the receiver's user")
+	}
+	if o.NoXattrs {
+		out = append(out, "extended attributes and ACLs were not copied (--no-xattrs)")
+	}
+	return out
 }
 
 // parseRate reads a bandwidth: a plain number is KiB/s, as rsync's --bwlimit.

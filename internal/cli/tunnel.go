@@ -117,7 +117,7 @@ func runTunnelClient(ctx context.Context, o *TunnelOptions, g *GlobalOptions) er
 	if err := required("listen", o.Listen, "connect", o.Connect, "certs", o.Certs); err != nil {
 		return err
 	}
-	proxies, err := dataProxies(ctx, o.Proxies, o.Config)
+	proxies, err := dataProxies(ctx, g, o.Proxies, o.Config)
 	if err != nil {
 		return err
 	}

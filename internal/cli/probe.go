@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -88,7 +89,13 @@ func runProbe(ctx context.Context, o *ProbeOptions, g *GlobalOptions) error {
 	if err != nil {
 		return err
 	}
-	return printReport(g, o.Output, probe.DataPath(ctx, target, greeter(), o.Measure))
+	var sample probe.Sampler
+	if o.Measure {
+		sample = func(ctx context.Context, c net.Conn) (time.Duration, float64, error) {
+			return engine.Measure(ctx, c, version(), 16<<20)
+		}
+	}
+	return printReport(g, o.Output, probe.DataPath(ctx, target, greeter(), sample))
 }
 
 func runProbeAPI(ctx context.Context, o *ProbeOptions, g *GlobalOptions) error {
@@ -135,7 +142,7 @@ func greeter() probe.Greeter {
 // diagnose runs the data-path probe after a first connection failed, so the user reads
 // what is wrong with the path rather than a raw socket or TLS error.
 func diagnose(ctx context.Context, target *tunnel.Target, cause error) error {
-	r := probe.DataPath(ctx, target, greeter(), false)
+	r := probe.DataPath(ctx, target, greeter(), nil)
 	if perr := r.Err(); perr != nil {
 		return &diagnosedError{diagnosis: perr, cause: cause}
 	}

@@ -66,3 +66,43 @@ func Greet(ctx context.Context, conn net.Conn, version string) (string, error) {
 	}
 	return "", fmt.Errorf("an unknown protocol answered (first byte %#x)", first[0])
 }
+
+// measureLimit bounds a throughput sample.
+const measureLimit = 64 << 20
+
+// Measure sends n bytes (at most 64 MiB) to a ferry receiver and returns the time to the
+// first answer (a round trip) and the rate at which the bytes arrived, in bytes per second.
+func Measure(ctx context.Context, conn net.Conn, version string, n int64) (time.Duration, float64, error) {
+	n = min(n, measureLimit)
+	if d, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(d)
+	}
+	w := wire.NewWriter(conn, 0)
+	h := &hello{Proto: ProtocolVersion, Version: version, Role: roleMeasure}
+	start := time.Now()
+	w.WriteFrame(tHello, encode(h.encode))
+	if err := w.Flush(); err != nil {
+		return 0, 0, fmt.Errorf("send hello: %w", err)
+	}
+	r := wire.NewReader(conn, 0)
+	if t, _, err := r.ReadFrame(); err != nil || t != tWelcome {
+		return 0, 0, fmt.Errorf("no welcome for the sample (%v): is the far end a ferry receiver?", err)
+	}
+	rtt := time.Since(start)
+	buf := make([]byte, 256<<10)
+	start = time.Now()
+	for sent := int64(0); sent < n; sent += int64(len(buf)) {
+		if _, err := conn.Write(buf[:min(int64(len(buf)), n-sent)]); err != nil {
+			return rtt, 0, fmt.Errorf("send the sample: %w", err)
+		}
+	}
+	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	t, p, err := r.ReadFrame()
+	if err != nil || t != tSummary {
+		return rtt, 0, fmt.Errorf("no count for the sample: %v", err)
+	}
+	got := wire.NewDec(p).Uvarint()
+	return rtt, float64(got) / time.Since(start).Seconds(), nil
+}

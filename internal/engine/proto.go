@@ -49,6 +49,7 @@ type Options struct {
 const (
 	roleControl = 0 // entries, requests and results; the session's first connection
 	roleData    = 1 // file data only, joined to a session by its id
+	roleMeasure = 2 // a probe's throughput sample: bytes to count and discard
 )
 
 type hello struct {
@@ -85,7 +86,7 @@ func (m *hello) decode(d *wire.Dec) {
 	}
 	m.Session = append([]byte(nil), d.Bytes(32)...)
 	m.Role = d.U8()
-	if m.Role > roleData {
+	if m.Role > roleMeasure {
 		d.Fail(fmt.Sprintf("connection role %d", m.Role))
 	}
 }

@@ -194,10 +194,15 @@ func (rc *Receiver) accept(r *wire.Reader, w *wire.Writer) (*hello, int, error) 
 	if err := d.Done(); err != nil {
 		return refuse(malformed(t, err))
 	}
-	if h.Volume == "" { // a probe: say who we are and end
+	if h.Volume == "" { // a probe: say who we are and end, or count a throughput sample
 		wm := &welcome{Proto: ProtocolVersion, Version: rc.Version}
 		w.WriteFrame(tWelcome, encode(wm.encode))
 		w.Flush()
+		if h.Role == roleMeasure {
+			n, _ := io.Copy(io.Discard, io.LimitReader(r.Rest(), measureLimit))
+			w.WriteFrame(tSummary, encode(func(e *wire.Enc) { e.Uvarint(uint64(n)) }))
+			w.Flush()
+		}
 		return nil, -1, errProbe
 	}
 	if h.Proto != ProtocolVersion {

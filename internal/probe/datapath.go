@@ -27,9 +27,13 @@ const (
 // receiver and its version, an rsync daemon behind a tunnel...) or why it refused us.
 type Greeter func(ctx context.Context, conn net.Conn) (string, error)
 
-// DataPath probes the path to t hop by hop. greet identifies the server; measure adds
-// timings of the path.
-func DataPath(ctx context.Context, t *tunnel.Target, greet Greeter, measure bool) *Report {
+// Sampler sends a throughput sample over a fresh connection and returns the round-trip time
+// and the rate in bytes per second.
+type Sampler func(ctx context.Context, conn net.Conn) (time.Duration, float64, error)
+
+// DataPath probes the path to t hop by hop. greet identifies the server; sample, when not
+// nil, adds a measurement of the path over a second connection.
+func DataPath(ctx context.Context, t *tunnel.Target, greet Greeter, sample Sampler) *Report {
 	r := &Report{}
 	start := time.Now()
 	conn, ok := dialHops(ctx, r, t)
@@ -55,10 +59,25 @@ func DataPath(ctx context.Context, t *tunnel.Target, greet Greeter, measure bool
 		return r
 	}
 	r.add(ServerHandshake, Pass, what, "")
-	if measure {
-		r.add(Measure, Pass, fmt.Sprintf("path %v, TLS handshake %v, first answer %v", pathTime.Round(time.Microsecond), tlsTime.Round(time.Microsecond), time.Since(greetStart).Round(time.Microsecond)), "")
+	if sample != nil {
+		timings := fmt.Sprintf("path %v, TLS handshake %v, first answer %v", pathTime.Round(time.Microsecond), tlsTime.Round(time.Microsecond), time.Since(greetStart).Round(time.Microsecond))
+		r.add(measure(ctx, t, sample, timings))
 	}
 	return r
+}
+
+// measure opens a second path for a throughput sample.
+func measure(ctx context.Context, t *tunnel.Target, sample Sampler, timings string) (string, string, string, string) {
+	conn, err := tunnel.Dial(ctx, t)
+	if err != nil {
+		return Measure, Fail, timings + "; a second connection failed: " + err.Error(), ""
+	}
+	defer conn.Close()
+	rtt, rate, err := sample(ctx, conn)
+	if err != nil {
+		return Measure, Fail, timings + "; " + err.Error(), "throughput can be sampled only against a ferry receiver"
+	}
+	return Measure, Pass, fmt.Sprintf("%s; round trip %v; throughput %.1f MB/s", timings, rtt.Round(time.Microsecond), rate/1e6), ""
 }
 
 // dialHops opens the path one hop at a time, recording proxy-tcp, proxy-auth and

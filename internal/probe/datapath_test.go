@@ -66,7 +66,10 @@ func (l *receiverLab) probe(t *testing.T, addr string, proxies ...string) *probe
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	greet := func(ctx context.Context, c net.Conn) (string, error) { return engine.Greet(ctx, c, "test") }
-	return probe.DataPath(ctx, &tunnel.Target{Addr: addr, Proxies: ps, Bundle: b, Base: l.from.Dial}, greet, true)
+	sample := func(ctx context.Context, c net.Conn) (time.Duration, float64, error) {
+		return engine.Measure(ctx, c, "test", 4<<20)
+	}
+	return probe.DataPath(ctx, &tunnel.Target{Addr: addr, Proxies: ps, Bundle: b, Base: l.from.Dial}, greet, sample)
 }
 
 // expect checks statuses in order and that the named failure's detail and hint say want.
@@ -100,6 +103,9 @@ func TestProbeSquid(t *testing.T) {
 	expect(t, r, allPass)
 	if !strings.Contains(r.Checks[4].Detail, "ferry receiver") {
 		t.Errorf("server-handshake detail %q", r.Checks[4].Detail)
+	}
+	if !strings.Contains(r.Checks[5].Detail, "MB/s") || !strings.Contains(r.Checks[5].Detail, "round trip") {
+		t.Errorf("measure detail %q", r.Checks[5].Detail)
 	}
 	expect(t, l.probe(t, l.addr, squidURL("mig", "wrong", sq)),
 		"proxy-tcp=pass proxy-auth=fail proxy-connect=skip tls-end-to-end=skip server-handshake=skip", "407", "refused these credentials")

@@ -93,9 +93,7 @@ func TestIncrementalSendsOnlyChanges(t *testing.T) {
 }
 
 func TestFullDiskIsAClearErrorAndDamagesNothing(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a small tmpfs")
-	}
+	requireRoot(t) // to mount a small tmpfs
 	dst := t.TempDir()
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", dst).CombinedOutput(); err != nil {
 		t.Fatalf("mount tmpfs: %v %s", err, out)

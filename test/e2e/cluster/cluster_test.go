@@ -81,6 +81,9 @@ func checkKubectl(t *testing.T, c *cluster.Cluster) {
 		if v := os.Getenv("CI"); v != "" && v != "0" && v != "false" {
 			t.Fatalf("kubectl not installed (CI is set: failing instead of skipping): %v", err)
 		}
+		if os.Getenv("CI") != "" {
+			t.Fatalf("kubectl not installed: %v", err)
+		}
 		t.Skipf("kubectl not installed: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)

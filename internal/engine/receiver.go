@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -285,6 +284,7 @@ type deltaOp struct {
 // readLoop decodes the sender's frames into messages until the session ends (done). Data
 // is copied out of the frame. A data connection may carry only file data.
 func readLoop(r *wire.Reader, out chan<- any, done <-chan struct{}, dataOnly bool) {
+	r.Own = ownFrame
 	send := func(m any) bool {
 		select {
 		case out <- m:
@@ -317,6 +317,11 @@ func readLoop(r *wire.Reader, out chan<- any, done <-chan struct{}, dataOnly boo
 	}
 }
 
+// ownFrame selects the frames whose payload the decoded messages keep.
+func ownFrame(t wire.Type) bool { return t == tData || t == tDelta }
+
+// decodeFromSender decodes one frame; for data frames it keeps references into p, which
+// must not be reused (see ownFrame).
 func decodeFromSender(t wire.Type, p []byte) (any, error) {
 	d := wire.NewDec(p)
 	var m any
@@ -334,8 +339,7 @@ func decodeFromSender(t wire.Type, p []byte) (any, error) {
 		decodeList(d, maxBatch, func(d *wire.Dec) {
 			var pc piece
 			decodePiece(d, &pc)
-			pc.Data = slices.Clone(pc.Data)
-			pc.Digest = slices.Clone(pc.Digest)
+			// pc.Data and pc.Digest alias the frame, which the reader gave us to keep.
 			pm = append(pm, pc)
 		})
 		m = pm
@@ -374,7 +378,7 @@ func decodeOp(d *wire.Dec) deltaOp {
 		}
 		return deltaOp{block: int(b), count: int(c)}
 	case 2:
-		return deltaOp{literal: slices.Clone(d.Bytes(wire.MaxPayload))}
+		return deltaOp{literal: d.Bytes(wire.MaxPayload)} // the frame is ours to keep
 	}
 	d.Fail("unknown delta op")
 	return deltaOp{}

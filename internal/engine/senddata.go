@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"sync"
 
 	"github.com/zeebo/blake3"
 
@@ -212,13 +213,13 @@ func (w *pieceWriter) copyRange(f *os.File, off, end int64) error {
 	w.hashZeros(off - w.pos)
 	for off < end {
 		n := int(min(end-off, chunkSize))
-		var e wire.Enc
+		e := wire.Enc{B: getChunk()}
 		e.Uvarint(1)
 		e.Uvarint(w.index)
 		e.Varint(off)
 		e.Uvarint(uint64(n))
 		start := len(e.B)
-		e.B = append(e.B, make([]byte, n+1)...)[:start+n]
+		e.B = e.B[:start+n]
 		if _, err := f.ReadAt(e.B[start:], off); err != nil {
 			return fmt.Errorf("read at %d: %w (the file changed while being copied)", off, err)
 		}
@@ -231,6 +232,21 @@ func (w *pieceWriter) copyRange(f *os.File, off, end int64) error {
 	}
 	w.pos = end
 	return nil
+}
+
+// chunkCap is the capacity of a pooled piece buffer: a chunk of data and its header.
+const chunkCap = chunkSize + 64
+
+var chunkPool = sync.Pool{New: func() any { return make([]byte, 0, chunkCap) }}
+
+// getChunk returns an empty buffer for one piece of a large file.
+func getChunk() []byte { return chunkPool.Get().([]byte)[:0] }
+
+// putChunk takes back a piece buffer once its frame is written.
+func putChunk(b []byte) {
+	if cap(b) == chunkCap {
+		chunkPool.Put(b[:0])
+	}
 }
 
 // finish sends the final piece with the digest of the whole content.

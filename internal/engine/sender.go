@@ -254,6 +254,9 @@ func (s *sender) run(ctx context.Context) (*Result, error) {
 				if f.t == tData || f.t == tDelta {
 					s.budget.release(len(f.payload))
 				}
+				if f.t == tData {
+					putChunk(f.payload)
+				}
 			})
 			if err != nil {
 				s.closeConns() // the reader stops too

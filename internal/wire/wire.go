@@ -72,8 +72,11 @@ func (w *Writer) Buffered() int { return w.bw.Buffered() }
 // Written counts the frame bytes written so far.
 func (w *Writer) Written() int64 { return w.n }
 
-// Reader reads frames. The payload returned by ReadFrame is valid until the next call.
+// Reader reads frames. The payload returned by ReadFrame is valid until the next call,
+// except for frames of the types Own selects: those get a buffer of their own, which the
+// caller keeps (bulk data that would otherwise be copied out).
 type Reader struct {
+	Own func(Type) bool
 	br  *bufio.Reader
 	buf []byte
 	n   int64
@@ -95,18 +98,23 @@ func (r *Reader) ReadFrame() (Type, []byte, error) {
 	if n > MaxPayload {
 		return 0, nil, fmt.Errorf("read frame %d announcing %d bytes: %w", hdr[0], n, ErrTooLarge)
 	}
-	if cap(r.buf) < int(n) {
-		r.buf = make([]byte, n, max(int(n), 64<<10))
+	var buf []byte
+	if r.Own != nil && r.Own(Type(hdr[0])) {
+		buf = make([]byte, n)
+	} else {
+		if cap(r.buf) < int(n) {
+			r.buf = make([]byte, n, max(int(n), 64<<10))
+		}
+		buf = r.buf[:n]
 	}
-	r.buf = r.buf[:n]
-	if _, err := io.ReadFull(r.br, r.buf); err != nil {
+	if _, err := io.ReadFull(r.br, buf); err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
 		return 0, nil, err
 	}
 	r.n += int64(HeaderSize) + int64(n)
-	return Type(hdr[0]), r.buf, nil
+	return Type(hdr[0]), buf, nil
 }
 
 // Rest is the stream after the frames read so far, buffered bytes first: for switching the

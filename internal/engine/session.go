@@ -141,7 +141,7 @@ func (s *session) startWorkers(ctx context.Context) {
 		n = 4
 	}
 	for range n {
-		ch := make(chan workItem, 32)
+		ch := make(chan workItem, 8) // pieces are up to 1 MiB: this bounds memory per worker
 		s.workers = append(s.workers, ch)
 		w := &worker{s: s, ctx: ctx}
 		s.wg.Add(1)

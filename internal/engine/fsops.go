@@ -76,25 +76,8 @@ func lstatAt(dirfd int, name string) (*unix.Stat_t, error) {
 	return &st, nil
 }
 
-func kindOfStat(st *unix.Stat_t) scan.Kind {
-	switch st.Mode & unix.S_IFMT {
-	case unix.S_IFREG:
-		return scan.KindFile
-	case unix.S_IFDIR:
-		return scan.KindDir
-	case unix.S_IFLNK:
-		return scan.KindSymlink
-	case unix.S_IFIFO:
-		return scan.KindFIFO
-	case unix.S_IFCHR:
-		return scan.KindCharDev
-	case unix.S_IFBLK:
-		return scan.KindBlockDev
-	case unix.S_IFSOCK:
-		return scan.KindSocket
-	}
-	return 0
-}
+// kindOfStat is the kind of the object an lstat described.
+func kindOfStat(st *unix.Stat_t) scan.Kind { return scan.KindOf(st.Mode) }
 
 // openDirAt opens the directory name inside dirfd, refusing a symlink.
 func openDirAt(dirfd int, name string) (int, error) {

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"strconv"
-	"strings"
 	"sync"
 )
 
@@ -118,5 +117,3 @@ func quote(p string) string {
 	}
 	return strconv.Quote(p)
 }
-
-func cutPrefix(s, prefix string) (string, bool) { return strings.CutPrefix(s, prefix) }

@@ -123,7 +123,8 @@ type sender struct {
 	entries map[uint64]*entry // sent, not yet decided by the receiver
 	order   []uint64          // indices of entries, in the order sent
 	jobs    *jobQueue
-	errs    []string
+	errs    []string // per-file failures
+	notices []string // what was left out on purpose (sockets)
 	budget  *budget
 }
 
@@ -395,7 +396,7 @@ func excludeLostFound(path string, kind scan.Kind) bool {
 func (s *sender) notice(msg string) {
 	s.log.Info(msg)
 	s.mu.Lock()
-	s.errs = append(s.errs, "notice: "+msg)
+	s.notices = append(s.notices, msg)
 	s.mu.Unlock()
 }
 
@@ -462,13 +463,8 @@ func (s *sender) result(m *summary) *Result {
 		Verified: int64(m.Verified), Deleted: int64(m.Deleted), Notices: m.Notices}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, e := range s.errs {
-		if msg, ok := cutPrefix(e, "notice: "); ok {
-			res.Notices = append(res.Notices, msg)
-		} else {
-			res.Errors = append(res.Errors, e)
-		}
-	}
+	res.Notices = append(res.Notices, s.notices...)
+	res.Errors = append(res.Errors, s.errs...)
 	return res
 }
 

@@ -39,8 +39,8 @@ func (k Kind) String() string {
 	return kindNames[k]
 }
 
-// kindOf maps the S_IFMT bits of a mode to a Kind, or 0 when the type is unknown.
-func kindOf(mode uint32) Kind {
+// KindOf maps the S_IFMT bits of a mode to a Kind, or 0 when the type is unknown.
+func KindOf(mode uint32) Kind {
 	switch mode & unix.S_IFMT {
 	case unix.S_IFREG:
 		return KindFile
@@ -103,7 +103,7 @@ type Entry struct {
 // newEntry builds the entry for rel from its lstat result, or returns an error for an object
 // of a type scan does not know.
 func newEntry(rel string, st *unix.Stat_t) (*Entry, error) {
-	k := kindOf(st.Mode)
+	k := KindOf(st.Mode)
 	if k == 0 {
 		return nil, fmt.Errorf("unknown file type %#o", st.Mode&unix.S_IFMT)
 	}

@@ -43,8 +43,8 @@ func TestKindOf(t *testing.T) {
 		{unix.S_IFSOCK, KindSocket}, {0o644, 0},
 	}
 	for _, tt := range tests {
-		if got := kindOf(tt.mode); got != tt.want {
-			t.Errorf("kindOf(%#o) = %v, want %v", tt.mode, got, tt.want)
+		if got := KindOf(tt.mode); got != tt.want {
+			t.Errorf("KindOf(%#o) = %v, want %v", tt.mode, got, tt.want)
 		}
 	}
 }

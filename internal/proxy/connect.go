@@ -19,13 +19,12 @@ const replyLimit = 64 << 10
 // Connect asks the proxy p, reached over conn, to open a tunnel to target (host:port). On
 // success the returned conn carries the tunnel, starting with any bytes the proxy sent right
 // after its reply. On failure conn is closed and the error is an *AuthError, *RefusedError
-// or *ProtocolError (or the context's error). The context's deadline bounds the exchange.
+// or *ProtocolError (or the context's error). The context bounds the exchange: when it ends,
+// the pending read or write fails and the context's error is returned. (Setting the conn's
+// deadline to ctx's deadline instead races: the read can time out before ctx reports it.)
 func Connect(ctx context.Context, conn net.Conn, p *Proxy, target string) (net.Conn, error) {
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	if d, ok := ctx.Deadline(); ok {
-		conn.SetDeadline(d)
-	}
 	c, err := connect(conn, p, target)
 	if err != nil {
 		conn.Close()

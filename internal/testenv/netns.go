@@ -62,17 +62,38 @@ func (n *Netns) etcDir() string { return filepath.Join("/etc/netns", n.Name) }
 // /etc/netns/<ns>/hosts, which `ip netns exec` mounts over /etc/hosts.
 func (n *Netns) AddHost(t testing.TB, name, ip string) {
 	t.Helper()
+	if err := n.PutHost(name, ip); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// PutHost is AddHost for code that runs outside the test's goroutine. The file is
+// rewritten in place: programs already running see the change through their bind mount.
+func (n *Netns) PutHost(name, ip string) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.hosts = append(n.hosts, ip+"\t"+name)
 	text := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" +
 		strings.Join(n.hosts, "\n") + "\n"
 	if err := os.MkdirAll(n.etcDir(), 0o755); err != nil {
-		t.Fatalf("add host %s: %v", name, err)
+		return fmt.Errorf("add host %s to netns %s: %w", name, n.Name, err)
 	}
 	if err := os.WriteFile(filepath.Join(n.etcDir(), "hosts"), []byte(text), 0o644); err != nil {
-		t.Fatalf("add host %s: %v", name, err)
+		return fmt.Errorf("add host %s to netns %s: %w", name, n.Name, err)
 	}
+	return nil
+}
+
+// PutFile writes /etc/netns/<ns>/<name> (resolv.conf, for one), which `ip netns exec`
+// mounts over /etc/<name> for the programs it starts from then on.
+func (n *Netns) PutFile(name, text string) error {
+	if err := os.MkdirAll(n.etcDir(), 0o755); err != nil {
+		return fmt.Errorf("write %s for netns %s: %w", name, n.Name, err)
+	}
+	if err := os.WriteFile(filepath.Join(n.etcDir(), name), []byte(text), 0o644); err != nil {
+		return fmt.Errorf("write %s for netns %s: %w", name, n.Name, err)
+	}
+	return nil
 }
 
 // Command returns a command that runs name in the namespace (ip netns exec), or directly
@@ -111,6 +132,17 @@ func (n *Netns) Listen(network, addr string) (net.Listener, error) {
 		return err
 	})
 	return l, err
+}
+
+// ListenPacket opens a packet socket (udp) inside the namespace. The host in addr must
+// be an IP literal or empty.
+func (n *Netns) ListenPacket(network, addr string) (net.PacketConn, error) {
+	var c net.PacketConn
+	err := n.do(network, addr, func() (err error) {
+		c, err = net.ListenPacket(network, addr)
+		return err
+	})
+	return c, err
 }
 
 // do runs fn, which creates a socket, on a fresh OS thread moved into the namespace.

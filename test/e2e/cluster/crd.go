@@ -1,7 +1,13 @@
 package cluster
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"errors"
+	"io"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,6 +15,8 @@ import (
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/yaml"
 )
 
 // CreateCRD installs a CustomResourceDefinition and waits until it is established.
@@ -37,4 +45,47 @@ func (c *Cluster) CreateCRD(tb testing.TB, crd *apiextensionsv1.CustomResourceDe
 	if err != nil {
 		tb.Fatalf("wait for CRD %s to be established: %v", crd.Name, err)
 	}
+}
+
+// InstallCRDs creates every CustomResourceDefinition in the given YAML files (several
+// documents per file; documents of other kinds are an error) and waits for each.
+func (c *Cluster) InstallCRDs(tb testing.TB, files ...string) {
+	tb.Helper()
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			tb.Fatalf("install CRDs: %v", err)
+		}
+		r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
+		for {
+			doc, err := r.Read()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				tb.Fatalf("install CRDs from %s: %v", file, err)
+			}
+			if len(bytes.TrimSpace(doc)) == 0 || isComment(doc) {
+				continue
+			}
+			var crd apiextensionsv1.CustomResourceDefinition
+			if err := yaml.UnmarshalStrict(doc, &crd); err != nil {
+				tb.Fatalf("install CRDs from %s: %v", file, err)
+			}
+			if crd.Kind != "CustomResourceDefinition" {
+				tb.Fatalf("install CRDs from %s: a document of kind %q", file, crd.Kind)
+			}
+			c.CreateCRD(tb, &crd)
+		}
+	}
+}
+
+// isComment tells whether a YAML document holds nothing but comments.
+func isComment(doc []byte) bool {
+	for line := range strings.Lines(string(doc)) {
+		if t := strings.TrimSpace(line); t != "" && !strings.HasPrefix(t, "#") {
+			return false
+		}
+	}
+	return true
 }

@@ -3,22 +3,15 @@
 package liveconfig
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"errors"
-	"io"
-	"os"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/dynamic"
 	"sigs.k8s.io/yaml"
 
@@ -27,22 +20,7 @@ import (
 )
 
 func installCRDs(t *testing.T, c *cluster.Cluster) {
-	data, err := os.ReadFile("../testdata/crds.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
-	for {
-		doc, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		var crd apiextensionsv1.CustomResourceDefinition
-		if err := yaml.Unmarshal(doc, &crd); err != nil || crd.Name == "" {
-			continue
-		}
-		c.CreateCRD(t, &crd)
-	}
+	c.InstallCRDs(t, "../testdata/crds.yaml", "../testdata/openshift-crds.yaml")
 }
 
 func create(t *testing.T, dc dynamic.Interface, gvr schema.GroupVersionResource, doc string) {

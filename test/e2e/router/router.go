@@ -1,0 +1,164 @@
+package router
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/ferrydvm/ferry/internal/testenv"
+	"github.com/ferrydvm/ferry/test/e2e/cluster"
+)
+
+// RouteGVR is OpenShift's Route resource.
+var RouteGVR = schema.GroupVersionResource{Group: "route.openshift.io", Version: "v1", Resource: "routes"}
+
+// Options configure the router of one cluster.
+type Options struct {
+	Cluster *cluster.Cluster // required; the Route CRD must be installed
+	Netns   *testenv.Netns   // required: where HAProxy runs
+	// IP is the router's address in Netns; it listens on IP:443. Required.
+	IP string
+	// Subdomain is the domain of generated route hosts, e.g. "apps.target.test". Required.
+	Subdomain string
+}
+
+// Router runs HAProxy for one cluster until the test ends.
+type Router struct {
+	o       Options
+	dyn     dynamic.Interface
+	log     *slog.Logger
+	kick    chan struct{}
+	haproxy *haproxy
+	lists   listers
+}
+
+// Start runs the router from now until the test's cleanup.
+func Start(tb testing.TB, o Options) *Router {
+	tb.Helper()
+	bin := testenv.Need(tb, "haproxy")["haproxy"]
+	dir := tb.TempDir()
+	logFile, err := os.Create(filepath.Join(dir, "router.log"))
+	if err != nil {
+		tb.Fatalf("router: %v", err)
+	}
+	dyn, err := dynamic.NewForConfig(o.Cluster.RESTConfig())
+	if err != nil {
+		tb.Fatalf("router: dynamic client: %v", err)
+	}
+	r := &Router{
+		o:    o,
+		dyn:  dyn,
+		log:  slog.New(slog.NewTextHandler(logFile, nil)).With("cluster", o.Cluster.Name),
+		kick: make(chan struct{}, 1),
+	}
+	r.haproxy, err = startHAProxy(o.Netns, bin, dir, o.IP+":443")
+	if err != nil {
+		tb.Fatalf("router: %v", err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	typed := informers.NewSharedInformerFactory(o.Cluster.Client(), 30*time.Second)
+	dynamicFactory := dynamicinformer.NewDynamicSharedInformerFactory(dyn, 30*time.Second)
+	handler := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { r.poke() },
+		UpdateFunc: func(any, any) { r.poke() },
+		DeleteFunc: func(any) { r.poke() },
+	}
+	routes := dynamicFactory.ForResource(RouteGVR)
+	for _, inf := range []cache.SharedIndexInformer{
+		routes.Informer(),
+		typed.Networking().V1().Ingresses().Informer(),
+		typed.Core().V1().Services().Informer(),
+		typed.Core().V1().Pods().Informer(),
+	} {
+		inf.AddEventHandler(handler)
+	}
+	r.lists = listers{
+		routes:    routes.Lister(),
+		ingresses: typed.Networking().V1().Ingresses().Lister(),
+		services:  typed.Core().V1().Services().Lister(),
+		pods:      typed.Core().V1().Pods().Lister(),
+	}
+	typed.Start(ctx.Done())
+	dynamicFactory.Start(ctx.Done())
+	typed.WaitForCacheSync(ctx.Done())
+	dynamicFactory.WaitForCacheSync(ctx.Done())
+
+	var wg sync.WaitGroup
+	wg.Go(func() { r.loop(ctx) })
+	tb.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		typed.Shutdown()
+		dynamicFactory.Shutdown()
+		r.haproxy.stop()
+		logFile.Close()
+		if tb.Failed() {
+			b, _ := os.ReadFile(logFile.Name())
+			tb.Logf("router of %s:\n%s\nhaproxy:\n%s\nconfiguration:\n%s", o.Cluster.Name, b, r.haproxy.logTail(), r.haproxy.last)
+		}
+	})
+	r.poke()
+	return r
+}
+
+// Host is the host the router gives a Route without spec.host.
+func (r *Router) Host(namespace, name string) string {
+	return fmt.Sprintf("%s-%s.%s", name, namespace, r.o.Subdomain)
+}
+
+func (r *Router) poke() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (r *Router) loop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.kick:
+			if err := r.reconcile(ctx); err != nil {
+				r.log.Warn("reconcile", "err", err)
+				time.AfterFunc(time.Second, r.poke)
+			}
+		}
+	}
+}
+
+// reconcile gives hosts and status to Routes and Ingresses, and HAProxy the backends.
+func (r *Router) reconcile(ctx context.Context) error {
+	routes, err := r.lists.routes.List(labels.Everything())
+	if err != nil {
+		return err
+	}
+	ingresses, err := r.lists.ingresses.List(labels.Everything())
+	if err != nil {
+		return err
+	}
+	var backends []Backend
+	claimed := map[string]string{} // host -> who holds it
+	for _, o := range oldestFirst(routes) {
+		if be, ok := r.route(ctx, o, claimed); ok {
+			backends = append(backends, be)
+		}
+	}
+	for _, ing := range ingresses {
+		backends = append(backends, r.ingress(ctx, ing, claimed)...)
+	}
+	return r.haproxy.apply(Config(r.o.IP+":443", r.haproxy.dir, backends))
+}

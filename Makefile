@@ -4,7 +4,7 @@ BIN      := bin/ferry
 FUZZTIME ?= 5s
 export PATH := $(PATH):/usr/sbin:/sbin
 
-.PHONY: all build deps test fuzz e2e e2e-bin demo bench clean
+.PHONY: all build deps test fuzz e2e e2e-bin demo bench clean generate verify-generated
 
 all: build
 
@@ -18,6 +18,7 @@ deps:
 # API servers, and a short run of every fuzz target. With CI=true nothing may skip.
 test: deps
 	$(GO) vet ./...
+	$(MAKE) verify-generated
 	$(GO) test -count=1 -timeout 20m ./...
 	$(MAKE) e2e
 	$(MAKE) fuzz
@@ -50,3 +51,15 @@ bench: deps build
 
 clean:
 	rm -rf bin
+
+# controller-gen comes from its own module, tools/go.mod, so that ferry's go.mod does not
+# carry controller-tools; the go command fetches and builds it on first use.
+CONTROLLER_GEN := $(GO) tool -modfile=tools/go.mod controller-gen
+
+# The deep-copy methods and the CRDs, from the types and markers in api/.
+generate:
+	$(CONTROLLER_GEN) object paths=./api/... crd paths=./api/... output:crd:artifacts:config=config/crd/bases
+
+# Fails when the generated files in the tree are not what `make generate` writes.
+verify-generated:
+	GO="$(GO)" ./hack/verify-generated.sh

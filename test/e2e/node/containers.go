@@ -94,7 +94,7 @@ func (w *podWorker) runContainer(c *container) bool {
 		}}
 		w.mu.Unlock()
 		w.sync()
-		if !w.wait(backoff) {
+		if !w.sleep(backoff) {
 			return false
 		}
 		backoff = min(2*backoff, maxBackoff)
@@ -138,11 +138,16 @@ func (w *podWorker) runOnce(c *container, run *launch) (int, *corev1.ContainerSt
 	w.a.logf("node: pod %s/%s container %s started (pid %d, run %d)", w.namespace, w.name, c.spec.Name, p.pid(), c.restarts)
 
 	ctx, stopProbe := context.WithCancel(w.a.ctx)
-	if c.spec.ReadinessProbe != nil && !c.isInit {
-		go w.probeReadiness(ctx, c, run)
-	}
+	probed := make(chan struct{})
+	go func() {
+		defer close(probed)
+		if c.spec.ReadinessProbe != nil && !c.isInit {
+			w.probeReadiness(ctx, c, run)
+		}
+	}()
 	code := w.waitProcess(p)
 	stopProbe()
+	<-probed
 
 	term := &corev1.ContainerStateTerminated{
 		ExitCode: int32(code), StartedAt: started, FinishedAt: metav1.NewTime(p.finished),

@@ -39,8 +39,9 @@
 //
 // Not supported: container isolation of any kind (processes see the host's file
 // system, processes and users), resource limits, liveness and startup probes (readiness
-// probes are run: tcpSocket, httpGet, exec), sidecar (restartable init) containers run
-// as plain init containers, ephemeral containers, exec/attach/port-forward and the
+// probes are run: tcpSocket, httpGet, exec), sidecar containers (init containers with
+// restartPolicy Always run as plain ones, so a long-lived one blocks the pod),
+// activeDeadlineSeconds, ephemeral containers, exec/attach/port-forward and the
 // kubelet's HTTP port, updates of Secret and ConfigMap volumes after the pod starts,
 // token refresh, generic ephemeral and block volumes, volume types other than those
 // above, node selectors, affinity, taints and resources in scheduling (there is one

@@ -31,6 +31,8 @@ import (
 	"github.com/ferrydvm/ferry/test/e2e/node"
 )
 
+// Volumes are mounted under /run/e2e in the tests: the agent creates missing mount
+// points on the host, and /run is a tmpfs.
 const (
 	image  = "ferry:test"
 	nodeIP = "10.250.9.2"
@@ -77,6 +79,8 @@ func TestAgent(t *testing.T) {
 			{"never-failed", testNeverFailed},
 			{"delete", testDelete},
 			{"unknown-image", testUnknownImage},
+			{"init-and-readiness", testInitAndReadiness},
+			{"unbound-claim", testUnboundClaim},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				t.Parallel()
@@ -274,7 +278,23 @@ func testVersion(t *testing.T, e *env, ns string) {
 		},
 	}
 	e.create(t, ns, pod)
-	p := e.waitPod(t, ns, "version", 30*time.Second, "want Succeeded", phaseIs(corev1.PodSucceeded, corev1.PodFailed))
+	// The entrypoint named by a path, run by a user who may not walk to the binary.
+	uid := int64(1000)
+	asUser := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "version-user"},
+		Spec: corev1.PodSpec{
+			RestartPolicy:   corev1.RestartPolicyNever,
+			SecurityContext: &corev1.PodSecurityContext{RunAsUser: &uid},
+			Containers: []corev1.Container{{Name: "main", Image: image,
+				Command: []string{"/usr/local/bin/ferry"}, Args: []string{"version"}}},
+		},
+	}
+	e.create(t, ns, asUser)
+	p := e.waitPod(t, ns, "version-user", 30*time.Second, "want Succeeded", phaseIs(corev1.PodSucceeded, corev1.PodFailed))
+	if logs, _ := e.a.Logs(ns, "version-user", "main"); p.Status.Phase != corev1.PodSucceeded || !strings.HasPrefix(logs, "ferry ") {
+		t.Errorf("as user 1000: phase %s, log %q; want Succeeded and the version", p.Status.Phase, logs)
+	}
+	p = e.waitPod(t, ns, "version", 30*time.Second, "want Succeeded", phaseIs(corev1.PodSucceeded, corev1.PodFailed))
 	if p.Status.Phase != corev1.PodSucceeded {
 		t.Fatalf("phase %s, want Succeeded: %s", p.Status.Phase, describe(p))
 	}
@@ -307,10 +327,10 @@ func testConfig(t *testing.T, e *env, ns string) {
 		},
 	})
 	pod := shPod("config", `set -e
-echo "$FROM_SECRET $FROM_CM $CM_greeting" > /data/env
-cat /etc/creds/user /etc/settings/greeting > /data/files
-echo "$POD_IP" > /data/ip
-if echo x > /etc/creds/new; then echo "secret volume writable"; exit 1; fi`)
+echo "$FROM_SECRET $FROM_CM $CM_greeting" > /run/e2e/data/env
+cat /run/e2e/creds/user /run/e2e/settings/greeting > /run/e2e/data/files
+echo "$POD_IP" > /run/e2e/data/ip
+if echo x > /run/e2e/creds/new; then echo "secret volume writable"; exit 1; fi`)
 	c := &pod.Spec.Containers[0]
 	c.Env = []corev1.EnvVar{
 		{Name: "FROM_SECRET", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
@@ -322,9 +342,9 @@ if echo x > /etc/creds/new; then echo "secret volume writable"; exit 1; fi`)
 	c.EnvFrom = []corev1.EnvFromSource{{Prefix: "CM_", ConfigMapRef: &corev1.ConfigMapEnvSource{
 		LocalObjectReference: corev1.LocalObjectReference{Name: "settings"}}}}
 	c.VolumeMounts = []corev1.VolumeMount{
-		{Name: "creds", MountPath: "/etc/creds"},
-		{Name: "settings", MountPath: "/etc/settings"},
-		{Name: "data", MountPath: "/data"},
+		{Name: "creds", MountPath: "/run/e2e/creds"},
+		{Name: "settings", MountPath: "/run/e2e/settings"},
+		{Name: "data", MountPath: "/run/e2e/data"},
 	}
 	pod.Spec.Volumes = []corev1.Volume{
 		{Name: "creds", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "creds"}}},
@@ -334,10 +354,10 @@ if echo x > /etc/creds/new; then echo "secret volume writable"; exit 1; fi`)
 	}
 	e.create(t, ns, pod)
 
-	user := shPod("user", `id -u > /data/id; echo owned > /data/owned`)
+	user := shPod("user", `id -u > /run/e2e/data/id; echo owned > /run/e2e/data/owned`)
 	uid, gid := int64(1000), int64(1000)
 	user.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsUser: &uid, RunAsGroup: &gid}
-	user.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "data", MountPath: "/data"}}
+	user.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "data", MountPath: "/run/e2e/data"}}
 	user.Spec.Volumes = pod.Spec.Volumes[2:]
 	e.create(t, ns, user)
 
@@ -430,9 +450,9 @@ func testServiceAccount(t *testing.T, e *env, ns string) {
 cd /var/run/secrets/kubernetes.io/serviceaccount
 test -s token
 cat namespace
-cp ca.crt token /out/
+cp ca.crt token /run/e2e/out/
 test -n "$KUBERNETES_SERVICE_HOST" && test -n "$KUBERNETES_SERVICE_PORT"`)
-	pod.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "out", MountPath: "/out"}}
+	pod.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "out", MountPath: "/run/e2e/out"}}
 	pod.Spec.Volumes = []corev1.Volume{{Name: "out", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: out}}}}
 	e.create(t, ns, pod)
 	p := e.waitPod(t, ns, "sa", 30*time.Second, "want Succeeded", phaseIs(corev1.PodSucceeded, corev1.PodFailed))
@@ -473,9 +493,9 @@ test -n "$KUBERNETES_SERVICE_HOST" && test -n "$KUBERNETES_SERVICE_PORT"`)
 // testRestartOnFailure runs a script that fails twice, counting its runs in an
 // emptyDir, which outlives restarts.
 func testRestartOnFailure(t *testing.T, e *env, ns string) {
-	pod := shPod("flaky", `n=$(cat /state/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > /state/n; echo "run $n"; [ $n -ge 3 ]`)
+	pod := shPod("flaky", `n=$(cat /run/e2e/state/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > /run/e2e/state/n; echo "run $n"; [ $n -ge 3 ]`)
 	pod.Spec.RestartPolicy = corev1.RestartPolicyOnFailure
-	pod.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "state", MountPath: "/state"}}
+	pod.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "state", MountPath: "/run/e2e/state"}}
 	pod.Spec.Volumes = []corev1.Volume{{Name: "state", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
 	e.create(t, ns, pod)
 	p := e.waitPod(t, ns, "flaky", 30*time.Second, "want Succeeded", phaseIs(corev1.PodSucceeded, corev1.PodFailed))
@@ -562,5 +582,68 @@ func testUnknownImage(t *testing.T, e *env, ns string) {
 	})
 	if p.Status.Phase != corev1.PodPending || !strings.Contains(p.Status.ContainerStatuses[0].State.Waiting.Message, "registry.example/nope:1") {
 		t.Errorf("%s, want Pending with a message naming the image", describe(p))
+	}
+}
+
+// testInitAndReadiness runs an init container before the main one, whose exec
+// readiness probe passes once the container has made a file.
+func testInitAndReadiness(t *testing.T, e *env, ns string) {
+	pod := shPod("ready", `cat /run/e2e/state/init; sleep 1; touch /run/e2e/state/ready; exec sleep 1000`)
+	pod.Spec.InitContainers = []corev1.Container{{Name: "prepare", Image: image,
+		Command:      []string{"sh", "-c", "echo prepared > /run/e2e/state/init"},
+		VolumeMounts: []corev1.VolumeMount{{Name: "state", MountPath: "/run/e2e/state"}}}}
+	c := &pod.Spec.Containers[0]
+	c.VolumeMounts = []corev1.VolumeMount{{Name: "state", MountPath: "/run/e2e/state"}}
+	c.ReadinessProbe = &corev1.Probe{PeriodSeconds: 1, ProbeHandler: corev1.ProbeHandler{
+		Exec: &corev1.ExecAction{Command: []string{"test", "-f", "/run/e2e/state/ready"}}}}
+	pod.Spec.Volumes = []corev1.Volume{{Name: "state", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
+	e.create(t, ns, pod)
+	sawUnready := false
+	p := e.waitPod(t, ns, "ready", 30*time.Second, "want Ready", func(p *corev1.Pod) bool {
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodReady {
+				sawUnready = sawUnready || p.Status.Phase == corev1.PodRunning && c.Status == corev1.ConditionFalse
+				return c.Status == corev1.ConditionTrue
+			}
+		}
+		return false
+	})
+	if !sawUnready {
+		t.Errorf("never saw the pod Running and not Ready before its probe passed")
+	}
+	if init := p.Status.InitContainerStatuses; len(init) != 1 || init[0].State.Terminated == nil || init[0].State.Terminated.Reason != "Completed" {
+		t.Errorf("init containers: %s, want prepare Completed", describe(p))
+	}
+	if logs, _ := e.a.Logs(ns, "ready", "main"); logs != "prepared\n" {
+		t.Errorf("log %q, want what the init container wrote", logs)
+	}
+}
+
+// testUnboundClaim checks that a pod whose claim cannot be bound stays unscheduled, with
+// the scheduler's message.
+func testUnboundClaim(t *testing.T, e *env, ns string) {
+	manual := "manual" // no such class: nothing provisions the claim
+	e.create(t, ns, &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: "pending"},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			StorageClassName: &manual,
+			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Mi")}},
+		},
+	})
+	pod := shPod("waiting", "true")
+	pod.Spec.Volumes = []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{
+		PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "pending"}}}}
+	e.create(t, ns, pod)
+	p := e.waitPod(t, ns, "waiting", 20*time.Second, "want PodScheduled=False", func(p *corev1.Pod) bool {
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse {
+				return true
+			}
+		}
+		return false
+	})
+	if p.Spec.NodeName != "" || p.Status.Phase != corev1.PodPending || !strings.Contains(describe(p), "unbound immediate PersistentVolumeClaims") {
+		t.Errorf("%s on node %q, want Pending, unscheduled, naming the unbound claim", describe(p), p.Spec.NodeName)
 	}
 }

@@ -149,6 +149,7 @@ type podWorker struct {
 	mu       sync.Mutex
 	pod      *corev1.Pod // the latest version seen
 	ip       netip.Addr
+	ipShared bool // ip is the node's (hostNetwork), not the pod's own
 	started  metav1.Time
 	sandbox  string                // "" when the address and volumes are ready, else why not
 	volumes  map[string]hostVolume // by volume name, once ready
@@ -185,6 +186,9 @@ func newPodWorker(a *Agent, pod *corev1.Pod) *podWorker {
 	}
 	for _, c := range pod.Spec.Containers {
 		w.main = append(w.main, newContainer(c, false))
+		if len(w.init) > 0 {
+			w.main[len(w.main)-1].state.Waiting.Reason = "PodInitializing"
+		}
 	}
 	return w
 }
@@ -267,6 +271,18 @@ func (w *podWorker) wait(d time.Duration) bool {
 	return !w.isKilled()
 }
 
+// sleep sleeps for d unless the pod is killed first; it reports false when killed.
+func (w *podWorker) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-w.killed:
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
 func (w *podWorker) latest() *corev1.Pod {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -315,7 +331,12 @@ func (w *podWorker) prepareSandbox() error {
 	w.mu.Lock()
 	haveIP := w.ip.IsValid()
 	w.mu.Unlock()
-	if !haveIP {
+	if !haveIP && w.latest().Spec.HostNetwork {
+		// The node's own address; it is not the worker's to remove.
+		w.mu.Lock()
+		w.ip, w.ipShared = netip.MustParseAddr(w.a.o.NodeIP), true
+		w.mu.Unlock()
+	} else if !haveIP {
 		addr, err := w.a.ipam.allocate()
 		if err != nil {
 			return err
@@ -372,6 +393,9 @@ func (w *podWorker) runMain() {
 func (w *podWorker) teardown() {
 	w.mu.Lock()
 	addr := w.ip
+	if w.ipShared {
+		addr = netip.Addr{}
+	}
 	killed := w.isKilled()
 	w.terminal = true
 	w.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -40,9 +42,11 @@ const (
 
 // env is one cluster served by one agent, shared by the subtests.
 type env struct {
-	c  *cluster.Cluster
-	cs kubernetes.Interface
-	a  *node.Agent
+	c     *cluster.Cluster
+	cs    kubernetes.Interface
+	a     *node.Agent
+	netns *testenv.Netns
+	ip    string // the ip program
 }
 
 func TestAgent(t *testing.T) {
@@ -63,7 +67,7 @@ func TestAgent(t *testing.T) {
 		Cluster: c, Netns: netns, NodeIP: nodeIP, PodCIDR: "10.244.9.0/24",
 		Images: map[string]string{image: bin},
 	})
-	e := &env{c: c, cs: c.Client(), a: a}
+	e := &env{c: c, cs: c.Client(), a: a, netns: netns, ip: tools["ip"]}
 	checkNode(t, e)
 
 	t.Run("pods", func(t *testing.T) {
@@ -81,6 +85,7 @@ func TestAgent(t *testing.T) {
 			{"unknown-image", testUnknownImage},
 			{"init-and-readiness", testInitAndReadiness},
 			{"unbound-claim", testUnboundClaim},
+			{"server", testServer},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				t.Parallel()
@@ -645,5 +650,54 @@ func testUnboundClaim(t *testing.T, e *env, ns string) {
 	})
 	if p.Spec.NodeName != "" || p.Status.Phase != corev1.PodPending || !strings.Contains(describe(p), "unbound immediate PersistentVolumeClaims") {
 		t.Errorf("%s on node %q, want Pending, unscheduled, naming the unbound claim", describe(p), p.Spec.NodeName)
+	}
+}
+
+// testServer runs ferry's receiver the way a migration does: certificates made by an
+// init container, listening on the pod's own IP (downward API), Ready through a
+// tcpSocket probe, reachable in the cluster's namespace; the address goes with the pod.
+func testServer(t *testing.T, e *env, ns string) {
+	podIP := corev1.EnvVar{Name: "POD_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}}
+	mounts := []corev1.VolumeMount{{Name: "certs", MountPath: "/run/e2e/certs"}, {Name: "data", MountPath: "/run/e2e/data"}}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "receiver"},
+		Spec: corev1.PodSpec{
+			InitContainers: []corev1.Container{{Name: "certs", Image: image, Env: []corev1.EnvVar{podIP}, VolumeMounts: mounts,
+				Args: []string{"certs", "generate", "--out", "/run/e2e/certs/$(POD_IP)", "--server-name", "$(POD_IP)"}}},
+			Containers: []corev1.Container{{Name: "main", Image: image, Env: []corev1.EnvVar{podIP}, VolumeMounts: mounts,
+				Args: []string{"serve", "--listen", "$(POD_IP):6443", "--certs", "/run/e2e/certs/$(POD_IP)", "--volume", "data=/run/e2e/data"},
+				Ports: []corev1.ContainerPort{{Name: "ferry", ContainerPort: 6443}},
+				ReadinessProbe: &corev1.Probe{PeriodSeconds: 1, ProbeHandler: corev1.ProbeHandler{
+					TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString("ferry")}}},
+			}},
+			Volumes: []corev1.Volume{
+				{Name: "certs", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+				{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+			},
+		},
+	}
+	e.create(t, ns, pod)
+	p := e.waitPod(t, ns, "receiver", 30*time.Second, "want Ready", func(p *corev1.Pod) bool {
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodReady {
+				return c.Status == corev1.ConditionTrue
+			}
+		}
+		return false
+	})
+	addr := net.JoinHostPort(p.Status.PodIP, "6443")
+	conn, err := e.netns.Dial(t.Context(), "tcp", addr)
+	if err != nil {
+		t.Fatalf("dial the receiver at %s in the cluster's namespace: %v", addr, err)
+	}
+	conn.Close()
+
+	if err := e.cs.CoreV1().Pods(ns).Delete(t.Context(), "receiver", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitPodGone(t, ns, "receiver", 20*time.Second)
+	out, err := exec.Command(e.ip, "-n", e.netns.Name, "-o", "addr", "show", "dev", "lo").CombinedOutput()
+	if err != nil || strings.Contains(string(out), " "+p.Status.PodIP+"/32") {
+		t.Errorf("address %s still on lo after the pod went (%v):\n%s", p.Status.PodIP, err, out)
 	}
 }

@@ -23,7 +23,7 @@ func (a *Agent) imageBinary(image string) (string, error) {
 	}
 	if best < 0 {
 		return "", &configError{reason: "ErrImagePull", err: fmt.Errorf(
-			"failed to pull image %q: the node agent of %s runs only the images of node.Options.Images", image, a.o.NodeName)}
+			"pull image %q: not an image of node.Options.Images, the only ones the e2e agent of node %s runs", image, a.o.NodeName)}
 	}
 	return bin, nil
 }

@@ -3,6 +3,7 @@ package node
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -98,20 +99,36 @@ func (w *podWorker) status() corev1.PodStatus {
 			incomplete = append(incomplete, c.spec.Name)
 		}
 	}
-	scheduled := corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionTrue}
+	// Readiness gates are other controllers' conditions; they and PodScheduled are kept
+	// as they are (a merge patch replaces the whole list).
+	own := map[corev1.PodConditionType]bool{corev1.PodReadyToStartContainers: true, corev1.PodInitialized: true,
+		corev1.ContainersReady: true, corev1.PodReady: true}
+	var others []corev1.PodCondition
+	scheduled := false
 	for _, c := range w.pod.Status.Conditions {
-		if c.Type == corev1.PodScheduled {
-			scheduled = c
+		if !own[c.Type] {
+			others = append(others, c)
+			scheduled = scheduled || c.Type == corev1.PodScheduled
 		}
 	}
-	s.Conditions = []corev1.PodCondition{
+	if !scheduled {
+		others = append(others, corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionTrue})
+	}
+	for _, g := range w.pod.Spec.ReadinessGates {
+		i := slices.IndexFunc(others, func(c corev1.PodCondition) bool { return c.Type == g.ConditionType })
+		if i < 0 || others[i].Status != corev1.ConditionTrue {
+			unready = append(unready, "readiness gate "+string(g.ConditionType))
+		}
+	}
+	containersReady := w.readyCondition(corev1.ContainersReady, slices.DeleteFunc(slices.Clone(unready),
+		func(n string) bool { return strings.HasPrefix(n, "readiness gate ") }), done)
+	s.Conditions = append([]corev1.PodCondition{
 		w.condition(corev1.PodReadyToStartContainers, w.sandbox == "" && !(w.terminal && done), "", ""),
 		w.condition(corev1.PodInitialized, w.initDone, "ContainersNotInitialized",
 			fmt.Sprintf("containers with incomplete status: [%s]", strings.Join(incomplete, " "))),
-		w.readyCondition(corev1.ContainersReady, unready, done),
+		containersReady,
 		w.readyCondition(corev1.PodReady, unready, done),
-		scheduled,
-	}
+	}, others...)
 	return s
 }
 

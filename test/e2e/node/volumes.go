@@ -44,7 +44,7 @@ func (w *podWorker) prepareVolumes(ctx context.Context, pod *corev1.Pod) (map[st
 	for _, v := range pod.Spec.Volumes {
 		hv, err := w.prepareVolume(ctx, src, pod, v, fsGroup)
 		if err != nil {
-			return nil, fmt.Errorf("MountVolume.SetUp failed for volume %q: %w", v.Name, err)
+			return nil, fmt.Errorf("set up volume %q: %w", v.Name, err)
 		}
 		out[v.Name] = hv
 	}

@@ -665,7 +665,7 @@ func testServer(t *testing.T, e *env, ns string) {
 			InitContainers: []corev1.Container{{Name: "certs", Image: image, Env: []corev1.EnvVar{podIP}, VolumeMounts: mounts,
 				Args: []string{"certs", "generate", "--out", "/run/e2e/certs/$(POD_IP)", "--server-name", "$(POD_IP)"}}},
 			Containers: []corev1.Container{{Name: "main", Image: image, Env: []corev1.EnvVar{podIP}, VolumeMounts: mounts,
-				Args: []string{"serve", "--listen", "$(POD_IP):6443", "--certs", "/run/e2e/certs/$(POD_IP)", "--volume", "data=/run/e2e/data"},
+				Args:  []string{"serve", "--listen", "$(POD_IP):6443", "--certs", "/run/e2e/certs/$(POD_IP)", "--volume", "data=/run/e2e/data"},
 				Ports: []corev1.ContainerPort{{Name: "ferry", ContainerPort: 6443}},
 				ReadinessProbe: &corev1.Probe{PeriodSeconds: 1, ProbeHandler: corev1.ProbeHandler{
 					TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString("ferry")}}},

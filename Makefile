@@ -29,14 +29,16 @@ e2e-bin:
 
 # The end-to-end suite (its own Go module, test/e2e).
 e2e: deps e2e-bin
-	cd test/e2e && $(GO) test -count=1 -timeout 30m ./...
+	cd test/e2e && $(GO) vet ./... && $(GO) test -count=1 -timeout 30m ./...
 
-# A short run of every fuzz target (go test -fuzz takes one target per run).
+# A short run of every fuzz target of both modules (go test -fuzz takes one target per run).
 fuzz:
-	@for pkg in $$($(GO) list ./...); do \
-	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
-	    echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
-	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg > .fuzz.log 2>&1 || { cat .fuzz.log; exit 1; }; \
+	@for mod in . test/e2e; do \
+	  for pkg in $$(cd $$mod && $(GO) list ./...); do \
+	    for f in $$(cd $$mod && $(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	      echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
+	      (cd $$mod && $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg) > .fuzz.log 2>&1 || { cat .fuzz.log; exit 1; }; \
+	    done; \
 	  done; \
 	done; rm -f .fuzz.log
 

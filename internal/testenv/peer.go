@@ -39,7 +39,7 @@ func startPeer(t testing.TB, name, dir string, cmd *exec.Cmd, logs ...string) *p
 	// their user id, squid for one, lose this; sweepStale catches those in namespaces.)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	p := &peer{name: name, cmd: cmd, done: make(chan struct{}), logs: append([]string{out}, logs...)}
-	if err := startOnForkThread(cmd); err != nil {
+	if err := StartCommand(cmd); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
 	go func() { p.err = cmd.Wait(); close(p.done) }()
@@ -111,11 +111,12 @@ var (
 	forkReq  = make(chan func())
 )
 
-// startOnForkThread starts cmd from one thread that lives as long as the process.
-// Pdeathsig fires when the parent *thread* exits, and Netns.Dial and Listen let the
-// threads they move into a namespace exit: a child forked from such a thread earlier
-// would be killed with it.
-func startOnForkThread(cmd *exec.Cmd) error {
+// StartCommand starts cmd from one thread that lives as long as the process. Use it for
+// every child that sets SysProcAttr.Pdeathsig in a process that uses Netns: Pdeathsig
+// fires when the parent *thread* exits, and Netns.Dial and Listen let the threads they
+// move into a namespace exit, so a child forked from such a thread earlier would be
+// killed with it.
+func StartCommand(cmd *exec.Cmd) error {
 	forkOnce.Do(func() {
 		go func() {
 			runtime.LockOSThread()

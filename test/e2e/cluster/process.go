@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ferrydvm/ferry/internal/testenv"
 )
 
 // stopGrace is how long a server may take to shut down after SIGTERM before SIGKILL.
@@ -49,7 +51,8 @@ func startProcess(tb testing.TB, name, logPath, bin string, args ...string) (*pr
 		Pdeathsig: syscall.SIGKILL,
 	}
 	fmt.Fprintf(logFile, "### %s %s\n", bin, strings.Join(args, " "))
-	if err := cmd.Start(); err != nil {
+	// Started from a thread that outlives it, or Pdeathsig would fire with the thread.
+	if err := testenv.StartCommand(cmd); err != nil {
 		logFile.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}

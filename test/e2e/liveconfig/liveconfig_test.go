@@ -17,10 +17,11 @@ import (
 
 	"github.com/ferrydvm/ferry/internal/config"
 	"github.com/ferrydvm/ferry/test/e2e/cluster"
+	"github.com/ferrydvm/ferry/test/e2e/env"
 )
 
 func installCRDs(t *testing.T, c *cluster.Cluster) {
-	c.InstallCRDs(t, "../testdata/crds.yaml", "../testdata/openshift-crds.yaml")
+	c.InstallCRDs(t, env.CRDFiles()...)
 }
 
 func create(t *testing.T, dc dynamic.Interface, gvr schema.GroupVersionResource, doc string) {

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ferrydvm/ferry/internal/testenv"
 )
 
 // launch is everything needed to start one run of a container.
@@ -97,7 +99,7 @@ func (a *Agent) start(run *launch) (*process, error) {
 		// again after switching users, which clears it).
 		Pdeathsig: syscall.SIGKILL,
 	}
-	if err := startOnForkThread(cmd); err != nil {
+	if err := testenv.StartCommand(cmd); err != nil {
 		return nil, fmt.Errorf("start %s: %w", run.argv[0], err)
 	}
 	p := &process{cmd: cmd, started: time.Now(), done: make(chan struct{})}
@@ -142,28 +144,6 @@ func (p *process) exitCode() int {
 		return 128 + int(p.status.Signal())
 	}
 	return p.status.ExitStatus()
-}
-
-var (
-	forkOnce sync.Once
-	forkReq  = make(chan func())
-)
-
-// startOnForkThread starts cmd from one thread that lives as long as the process:
-// Pdeathsig fires when the parent *thread* exits, and Netns.Dial lets the threads it
-// moves into a namespace exit.
-func startOnForkThread(cmd *exec.Cmd) error {
-	forkOnce.Do(func() {
-		go func() {
-			runtime.LockOSThread()
-			for f := range forkReq {
-				f()
-			}
-		}()
-	})
-	errc := make(chan error, 1)
-	forkReq <- func() { errc <- cmd.Start() }
-	return <-errc
 }
 
 // logTail returns the end of a log: at most n lines and maxBytes bytes.

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -35,8 +36,8 @@ func startHAProxy(ns *testenv.Netns, bin, dir, listen string) (*haproxy, error) 
 	}
 	h.cmd = ns.Command(context.Background(), bin, "-W", "-db", "-f", h.cfg())
 	h.cmd.Stdout, h.cmd.Stderr = logFile, logFile
-	h.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := h.cmd.Start(); err != nil {
+	h.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := testenv.StartCommand(h.cmd); err != nil {
 		logFile.Close()
 		return nil, fmt.Errorf("start haproxy: %w", err)
 	}
@@ -78,11 +79,25 @@ func (h *haproxy) apply(text string) error {
 	if err := os.Rename(h.cfg()+".new", h.cfg()); err != nil {
 		return fmt.Errorf("install haproxy.cfg: %w", err)
 	}
+	loaded := h.loads()
 	if err := h.cmd.Process.Signal(syscall.SIGUSR2); err != nil {
 		return fmt.Errorf("reload haproxy: %w", err)
 	}
 	h.last = text
+	// The master reloads asynchronously and says so in its log: wait for it, so that
+	// what the caller reports next is already served.
+	for deadline := time.Now().Add(10 * time.Second); h.loads() == loaded; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("haproxy did not reload within 10s: %s", h.logTail())
+		}
+	}
 	return nil
+}
+
+// loads counts the configurations the master has loaded, successfully or not.
+func (h *haproxy) loads() int {
+	b, _ := os.ReadFile(filepath.Join(h.dir, "haproxy.log"))
+	return bytes.Count(b, []byte("Loading success.")) + bytes.Count(b, []byte("Loading failure!"))
 }
 
 // stop ends HAProxy and its workers.

@@ -150,15 +150,26 @@ func (r *Router) reconcile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Status is reported only once HAProxy serves what it says: a client that waits for
+	// "admitted" must find the host routed.
 	var backends []Backend
+	var reports []func()
 	claimed := map[string]string{} // host -> who holds it
 	for _, o := range oldestFirst(routes) {
-		if be, ok := r.route(ctx, o, claimed); ok {
-			backends = append(backends, be)
-		}
+		be, report := r.route(ctx, o, claimed)
+		backends = append(backends, be...)
+		reports = append(reports, report)
 	}
 	for _, ing := range ingresses {
-		backends = append(backends, r.ingress(ctx, ing, claimed)...)
+		be, report := r.ingress(ctx, ing, claimed)
+		backends = append(backends, be...)
+		reports = append(reports, report)
 	}
-	return r.haproxy.apply(Config(r.o.IP+":443", r.haproxy.dir, backends))
+	if err := r.haproxy.apply(Config(r.o.IP+":443", r.haproxy.dir, backends)); err != nil {
+		return err
+	}
+	for _, report := range reports {
+		report()
+	}
+	return nil
 }

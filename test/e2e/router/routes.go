@@ -47,8 +47,9 @@ func oldestFirst(objs []runtime.Object) []*unstructured.Unstructured {
 	return out
 }
 
-// route admits one Route (or not) and returns its backend when admitted.
-func (r *Router) route(ctx context.Context, u *unstructured.Unstructured, claimed map[string]string) (Backend, bool) {
+// route admits one Route (or not); it returns its backend when admitted, and a function
+// that reports the outcome in the Route's status.
+func (r *Router) route(ctx context.Context, u *unstructured.Unstructured, claimed map[string]string) ([]Backend, func()) {
 	ns, name := u.GetNamespace(), u.GetName()
 	who := "route " + ns + "/" + name
 	host, _, _ := unstructured.NestedString(u.Object, "spec", "host")
@@ -57,7 +58,7 @@ func (r *Router) route(ctx context.Context, u *unstructured.Unstructured, claime
 		patch := fmt.Appendf(nil, `{"spec":{"host":%q}}`, host)
 		if _, err := r.dyn.Resource(RouteGVR).Namespace(ns).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 			r.log.Warn("set route host", "route", ns+"/"+name, "err", err)
-			return Backend{}, false
+			return nil, func() {}
 		}
 	}
 	host = strings.ToLower(host)
@@ -69,24 +70,25 @@ func (r *Router) route(ctx context.Context, u *unstructured.Unstructured, claime
 	case claimed[host] != "":
 		reason, message = "HostAlreadyClaimed", fmt.Sprintf("host %s is claimed by %s", host, claimed[host])
 	}
-	r.routeStatus(ctx, u, host, reason, message)
+	report := func() { r.routeStatus(ctx, u, host, reason, message) }
 	if reason != "" {
-		return Backend{}, false
+		return nil, report
 	}
 	claimed[host] = who
 	kind, _, _ := unstructured.NestedString(u.Object, "spec", "to", "kind")
 	svcName, _, _ := unstructured.NestedString(u.Object, "spec", "to", "name")
 	if kind != "" && kind != "Service" {
-		return Backend{Host: host, Source: who}, true
+		return []Backend{{Host: host, Source: who}}, report
 	}
 	var target *intstr.IntOrString
 	if v, ok, _ := unstructured.NestedFieldNoCopy(u.Object, "spec", "port", "targetPort"); ok {
 		t := intOrString(v)
 		target = &t
 	}
-	return Backend{Host: host, Servers: r.endpoints(ns, svcName, func(p corev1.ServicePort) bool {
+	servers := r.endpoints(ns, svcName, func(p corev1.ServicePort) bool {
 		return target == nil || matchesRoutePort(p, *target)
-	}), Source: who}, true
+	})
+	return []Backend{{Host: host, Servers: servers, Source: who}}, report
 }
 
 func intOrString(v any) intstr.IntOrString {
@@ -177,13 +179,13 @@ func passthrough(ing *networkingv1.Ingress) bool {
 	return a["nginx.ingress.kubernetes.io/ssl-passthrough"] == "true" || a["route.openshift.io/termination"] == "passthrough"
 }
 
-// ingress returns the backends of a passthrough Ingress, one per rule host, and reports
-// the router's address in its status.
-func (r *Router) ingress(ctx context.Context, ing *networkingv1.Ingress, claimed map[string]string) []Backend {
+// ingress returns the backends of a passthrough Ingress, one per rule host, and a
+// function that reports the router's address in its status.
+func (r *Router) ingress(ctx context.Context, ing *networkingv1.Ingress, claimed map[string]string) ([]Backend, func()) {
 	who := "ingress " + ing.Namespace + "/" + ing.Name
 	if !passthrough(ing) {
 		r.log.Info("not served: no passthrough annotation", "ingress", ing.Namespace+"/"+ing.Name)
-		return nil
+		return nil, func() {}
 	}
 	var out []Backend
 	for _, rule := range ing.Spec.Rules {
@@ -202,12 +204,14 @@ func (r *Router) ingress(ctx context.Context, ing *networkingv1.Ingress, claimed
 		out = append(out, Backend{Host: host, Servers: servers, Source: who})
 	}
 	cur := ing.Status.LoadBalancer.Ingress
-	if len(out) > 0 && (len(cur) != 1 || cur[0].IP != r.o.IP) {
+	if len(out) == 0 || (len(cur) == 1 && cur[0].IP == r.o.IP) {
+		return out, func() {}
+	}
+	return out, func() {
 		ing = ing.DeepCopy()
 		ing.Status.LoadBalancer.Ingress = []networkingv1.IngressLoadBalancerIngress{{IP: r.o.IP}}
 		if _, err := r.o.Cluster.Client().NetworkingV1().Ingresses(ing.Namespace).UpdateStatus(ctx, ing, metav1.UpdateOptions{}); err != nil {
 			r.log.Info("ingress status", "ingress", ing.Namespace+"/"+ing.Name, "err", err)
 		}
 	}
-	return out
 }

@@ -22,6 +22,8 @@ type reporter struct {
 	g     *GlobalOptions
 	out   io.Writer
 	cur   atomic.Pointer[engine.Progress]
+	// reconnects counts resumptions after cut connections.
+	reconnects atomic.Int64
 	quit  chan struct{}
 	done  sync.WaitGroup
 	start time.Time

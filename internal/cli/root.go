@@ -82,6 +82,7 @@ Exit codes:
 		newTunnelCommand(g),
 		newServeCommand(g),
 		newSendCommand(g),
+		newMigrateCommand(g),
 		newProbeCommand(g),
 		newConfigCommand(g),
 	)

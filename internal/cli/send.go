@@ -37,6 +37,9 @@ type SendOptions struct {
 	Progress   string // auto, bars, log, none
 	BWLimit    string
 	Compress   bool
+	// ReportConfigMap names a ConfigMap of the pod's namespace to report progress into
+	// (in a sender pod of `ferry migrate`).
+	ReportConfigMap string
 	Streams    int
 }
 
@@ -56,6 +59,7 @@ func (o *SendOptions) AddFlags(cmd *cobra.Command) {
 	f.DurationVar(&o.RetryWait, "retry-wait", time.Second, "first wait before reconnecting; doubles up to 30s")
 	f.StringVar(&o.BWLimit, "bwlimit", "", "limit the bandwidth: KiB/s as a plain number (as rsync's --bwlimit), or with a unit: 500KiB, 20MiB, 1GiB (per second)")
 	f.BoolVar(&o.Compress, "compress", false, "compress data with zstd (for slow links)")
+	f.StringVar(&o.ReportConfigMap, "report-configmap", "", "in a pod: also report progress into this ConfigMap of the pod's namespace (used by ferry migrate)")
 	f.IntVar(&o.Streams, "streams", 2, "connections that carry file data at once (each through the proxies)")
 	f.StringVar(&o.Progress, "progress", "auto", "progress display: auto (bars on a terminal, log lines otherwise), bars, log or none")
 }
@@ -145,8 +149,14 @@ func runSend(ctx context.Context, o *SendOptions, g *GlobalOptions, args []strin
 		Options: engine.Options{Delete: o.Delete, Checksum: o.Checksum, Security: o.Security, NoOwner: o.NoOwner, NoXattrs: o.NoXattrs, Compress: o.Compress},
 	}
 	rep := newReporter(o, g)
+	pusher, err := startPusher(ctx, o.ReportConfigMap, rep, g)
+	if err != nil {
+		rep.stop()
+		return err
+	}
 	res, err := sendWithRetries(ctx, o, g, target, cfg, limit, rep)
 	rep.stop()
+	pusher.finish(ctx, res, err)
 	if res != nil {
 		res.Notices = append(res.Notices, droppedByOptions(o)...)
 		printSummary(g, o, src, args[1], res)
@@ -172,6 +182,7 @@ func sendWithRetries(ctx context.Context, o *SendOptions, g *GlobalOptions, targ
 			return res, err
 		}
 		g.Logger().Warn("connection lost, resuming", "attempt", attempt+1, "of", o.Retries, "wait", wait, "error", err)
+		rep.reconnects.Add(1)
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():

@@ -1,0 +1,91 @@
+package cli
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/ferrydvm/ferry/internal/engine"
+	"github.com/ferrydvm/ferry/internal/kube"
+)
+
+// pusher sends a sender's progress to the API every few seconds, for `ferry migrate`
+// to read: a pod's logs need the kubelet's API, a ConfigMap only the API server's.
+type pusher struct {
+	sink *kube.ConfigMapReporter
+	rep  *reporter
+	g    *GlobalOptions
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// startPusher starts reporting into ConfigMap name; a nil pusher when name is empty.
+func startPusher(ctx context.Context, name string, rep *reporter, g *GlobalOptions) (*pusher, error) {
+	if name == "" {
+		return nil, nil
+	}
+	sink, err := kube.NewConfigMapReporter(name)
+	if err != nil {
+		return nil, err
+	}
+	p := &pusher{sink: sink, rep: rep, g: g, stop: make(chan struct{})}
+	p.wg.Go(func() {
+		t := time.NewTicker(2 * time.Second)
+		defer t.Stop()
+		failing := false
+		for {
+			select {
+			case <-t.C:
+			case <-p.stop:
+				return
+			}
+			err := sink.Send(ctx, p.report(rep.snapshot()))
+			if err != nil && !failing {
+				g.Logger().Warn("progress report failed; the copy goes on", "err", err)
+			}
+			failing = err != nil
+		}
+	})
+	return p, nil
+}
+
+func (p *pusher) report(s engine.Snapshot) kube.Report {
+	rate, eta := p.rep.eta(s)
+	return kube.Report{
+		FilesDone: s.FilesDone, FilesNeeded: s.FilesNeeded, BytesDone: s.BytesDone, BytesNeeded: s.BytesNeeded,
+		WalkDone: s.WalkDone, Rate: int64(rate), ETA: int64(eta), Reconnects: int(p.rep.reconnects.Load()),
+	}
+}
+
+// finish stops the periodic reports and sends the final one, retrying for a while: the
+// migration decides from it whether the copy is verified.
+func (p *pusher) finish(ctx context.Context, res *engine.Result, err error) {
+	if p == nil {
+		return
+	}
+	close(p.stop)
+	p.wg.Wait()
+	r := p.report(p.rep.snapshot())
+	r.Done = true
+	if res != nil {
+		r.Verified = err == nil && len(res.Errors) == 0 && res.Verified == res.Transferred
+		r.Errors = res.Errors
+	}
+	if err != nil {
+		r.Errors = append(r.Errors, err.Error())
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	for {
+		sendErr := p.sink.Send(ctx, r)
+		if sendErr == nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			p.g.Logger().Error("final progress report failed", "err", sendErr)
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}

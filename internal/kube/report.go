@@ -1,0 +1,93 @@
+package kube
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+)
+
+// reportKey is the ConfigMap key a sender writes its Report under.
+const reportKey = "report"
+
+// Report is what a sender pod tells the migration, through its progress ConfigMap.
+type Report struct {
+	FilesDone   int64 `json:"files_done"`
+	FilesNeeded int64 `json:"files_needed"`
+	BytesDone   int64 `json:"bytes_done"`
+	BytesNeeded int64 `json:"bytes_needed"`
+	WalkDone    bool  `json:"walk_done"`
+	Rate        int64 `json:"rate_bytes_per_second"`
+	ETA         int64 `json:"eta_seconds"` // -1 while unknown
+	// Reconnects counts the sender's own resumptions after cut connections.
+	Reconnects int `json:"reconnects"`
+	// Done is set by the final report: the copy ended, Verified says whether every file
+	// sent was verified and nothing failed.
+	Done     bool     `json:"done"`
+	Verified bool     `json:"verified"`
+	Errors   []string `json:"errors,omitempty"`
+}
+
+// ConfigMapReporter writes a sender's reports into a ConfigMap of its own namespace,
+// with the pod's service account (in-cluster configuration).
+type ConfigMapReporter struct {
+	client    kubernetes.Interface
+	namespace string
+	name      string
+}
+
+// NewConfigMapReporter reports into ConfigMap name of the pod's namespace (POD_NAMESPACE,
+// else the service account's namespace).
+func NewConfigMapReporter(name string) (*ConfigMapReporter, error) {
+	cfg, err := rest.InClusterConfig()
+	if err != nil {
+		return nil, fmt.Errorf("report progress into ConfigMap %s: %w", name, err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("report progress into ConfigMap %s: %w", name, err)
+	}
+	ns := os.Getenv("POD_NAMESPACE")
+	if ns == "" {
+		b, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+		if err != nil {
+			return nil, fmt.Errorf("report progress into ConfigMap %s: no POD_NAMESPACE and %w", name, err)
+		}
+		ns = strings.TrimSpace(string(b))
+	}
+	return &ConfigMapReporter{client: cs, namespace: ns, name: name}, nil
+}
+
+// Send writes one report.
+func (r *ConfigMapReporter) Send(ctx context.Context, rep Report) error {
+	b, err := json.Marshal(rep)
+	if err != nil {
+		return err
+	}
+	patch, _ := json.Marshal(map[string]any{"data": map[string]string{reportKey: string(b)}})
+	_, err = r.client.CoreV1().ConfigMaps(r.namespace).Patch(ctx, r.name, types.MergePatchType, patch, metav1.PatchOptions{})
+	if err != nil {
+		return fmt.Errorf("report progress into ConfigMap %s/%s: %w", r.namespace, r.name, err)
+	}
+	return nil
+}
+
+// readReport decodes the report in a progress ConfigMap; nil when there is none yet.
+func readReport(cm *corev1.ConfigMap) (*Report, error) {
+	s, ok := cm.Data[reportKey]
+	if !ok {
+		return nil, nil
+	}
+	var r Report
+	if err := json.Unmarshal([]byte(s), &r); err != nil {
+		return nil, fmt.Errorf("progress ConfigMap %s/%s: %w", cm.Namespace, cm.Name, err)
+	}
+	return &r, nil
+}

@@ -208,12 +208,17 @@ type VolumeProgress struct {
 	// TotalFiles is the number of files to copy, once known.
 	// +kubebuilder:validation:Minimum=0
 	TotalFiles int64 `json:"totalFiles,omitempty"`
-	// Bytes is the number of bytes copied so far.
+	// Bytes is the number of bytes copied so far: the sizes of the files copied and
+	// verified, whatever part of them had to travel.
 	// +kubebuilder:validation:Minimum=0
 	Bytes int64 `json:"bytes,omitempty"`
 	// TotalBytes is the number of bytes to copy, once known.
 	// +kubebuilder:validation:Minimum=0
 	TotalBytes int64 `json:"totalBytes,omitempty"`
+	// SentBytes is the file data that travelled: changed files send only their changed
+	// blocks, so a re-run sends far less than Bytes.
+	// +kubebuilder:validation:Minimum=0
+	SentBytes int64 `json:"sentBytes,omitempty"`
 	// RateBytesPerSecond is the recent transfer rate.
 	// +kubebuilder:validation:Minimum=0
 	RateBytesPerSecond int64 `json:"rateBytesPerSecond,omitempty"`

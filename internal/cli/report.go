@@ -52,7 +52,7 @@ func startPusher(ctx context.Context, name string, rep *reporter, g *GlobalOptio
 func (p *pusher) report(s engine.Snapshot) kube.Report {
 	rate, eta := p.rep.eta(s)
 	return kube.Report{
-		FilesDone: s.FilesDone, FilesNeeded: s.FilesNeeded, BytesDone: s.BytesDone, BytesNeeded: s.BytesNeeded,
+		FilesDone: s.FilesDone, FilesNeeded: s.FilesNeeded, BytesDone: s.BytesDone, BytesNeeded: s.BytesNeeded, BytesSent: s.BytesSent,
 		WalkDone: s.WalkDone, Rate: int64(rate), ETA: int64(eta), Reconnects: int(p.rep.reconnects.Load()),
 	}
 }

@@ -143,7 +143,7 @@ func (m *migration) readProgress(ctx context.Context, r *volumeRun) {
 	}
 	s := &r.status
 	s.Files, s.TotalFiles = rep.FilesDone, rep.FilesNeeded
-	s.Bytes, s.TotalBytes = rep.BytesDone, max(rep.BytesNeeded, rep.BytesDone)
+	s.Bytes, s.TotalBytes, s.SentBytes = rep.BytesDone, max(rep.BytesNeeded, rep.BytesDone), rep.BytesSent
 	s.RateBytesPerSecond, s.ETASeconds = rep.Rate, rep.ETA
 	s.Verified = rep.Done && rep.Verified
 	if len(rep.Errors) > 0 {

@@ -23,6 +23,7 @@ type Report struct {
 	FilesNeeded int64 `json:"files_needed"`
 	BytesDone   int64 `json:"bytes_done"`
 	BytesNeeded int64 `json:"bytes_needed"`
+	BytesSent   int64 `json:"bytes_sent"` // file data that travelled (literal bytes of deltas)
 	WalkDone    bool  `json:"walk_done"`
 	Rate        int64 `json:"rate_bytes_per_second"`
 	ETA         int64 `json:"eta_seconds"` // -1 while unknown

@@ -36,6 +36,8 @@ type MigrateOptions struct {
 	IngressDomain   string
 	BackoffLimit    int
 	ID              string
+	BandwidthLimit  string
+	Checksum        bool
 }
 
 // AddFlags registers the options on a flag set.
@@ -62,6 +64,8 @@ func (o *MigrateOptions) AddFlags(cmd *cobra.Command) {
 	f.StringVar(&o.IngressDomain, "ingress-domain", "", "domain of the Ingress hosts (with --endpoint ingress)")
 	f.IntVar(&o.BackoffLimit, "backoff-limit", 20, "how many times a failed sender is replaced")
 	f.StringVar(&o.ID, "id", "", "migration ID naming its objects (default: random)")
+	f.StringVar(&o.BandwidthLimit, "bwlimit", "", "bandwidth limit per sender: KiB/s as rsync's, or 500KiB, 20MiB")
+	f.BoolVar(&o.Checksum, "checksum", false, "compare content, not size and time, to find changed files")
 }
 
 func newMigrateCommand(g *GlobalOptions) *cobra.Command {
@@ -139,6 +143,10 @@ func (o *MigrateOptions) spec(ctx context.Context, g *GlobalOptions) (kube.Spec,
 		ID: o.ID, Endpoint: endpoint, Proxies: proxies, Image: o.Image, CreateTargetClaims: o.CreateClaims,
 		CreateNamespaces: o.CreateNS, StorageClassMap: classes, BackoffLimit: o.BackoffLimit,
 		DryRun: o.DryRun, IngressDomain: o.IngressDomain, Type: v1alpha1.MigrationTypeStage,
+		BandwidthLimit: o.BandwidthLimit, Checksum: o.Checksum,
+	}
+	if _, err := parseRate(o.BandwidthLimit); err != nil {
+		return kube.Spec{}, usageError(fmt.Errorf("--bwlimit: %w", err))
 	}
 	if o.Cutover {
 		spec.Type = v1alpha1.MigrationTypeCutOver

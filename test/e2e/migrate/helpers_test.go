@@ -80,7 +80,8 @@ func migrate(t *testing.T, e *env.Env, kubeconfig string, args ...string) (summa
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
 	err := cmd.Run()
-	t.Logf("ferry migrate %s: %v in %v", strings.Join(args, " "), err, time.Since(start).Round(time.Millisecond))
+	shown := strings.ReplaceAll(strings.Join(args, " "), e.ProxyURL, "<squid with credentials>")
+	t.Logf("ferry migrate %s: %v in %v", shown, err, time.Since(start).Round(time.Millisecond))
 	var sum summary
 	progress := 0
 	sc := bufio.NewScanner(&stdout)

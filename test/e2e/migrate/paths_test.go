@@ -56,6 +56,20 @@ func TestOtherPaths(t *testing.T) {
 		if len(sum.Volumes) != 0 {
 			t.Errorf("volumes were copied: %+v", sum.Volumes)
 		}
+		t.Logf("the error:\n%s", sum.Error)
+		nothingLeft(t, e, ns)
+	})
+
+	t.Run("dry-run", func(t *testing.T) {
+		ns := "dry"
+		claim(t, e.Source, ns, "data")
+		sum, _, err := migrate(t, e, kc, "-n", ns, "--all-pvcs", "--proxy", e.ProxyURL, "--dry-run", "--create-namespaces", "--create-target-pvcs")
+		if err != nil || sum.Error != "" {
+			t.Fatalf("dry run: %v %s", err, sum.Error)
+		}
+		if len(sum.Volumes) != 0 {
+			t.Errorf("a dry run copied: %+v", sum.Volumes)
+		}
 		nothingLeft(t, e, ns)
 	})
 

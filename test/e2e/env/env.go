@@ -115,6 +115,7 @@ func Start(t testing.TB) *Env {
 	e.Source.DNS, e.Target.DNS = dnsServers[e.Net.Source], dnsServers[e.Net.Target]
 	e.Target.Router = router.Start(t, router.Options{
 		Cluster: e.Target.Cluster, Netns: e.Net.Target, IP: routerIP, Subdomain: Subdomain,
+		Hosts: []*testenv.Netns{e.Net.Source, e.Net.Proxy, e.Net.Target},
 	})
 	return e
 }

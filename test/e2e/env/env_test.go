@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -19,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/dynamic"
 
+	"github.com/ferrydvm/ferry/internal/testenv"
 	"github.com/ferrydvm/ferry/test/e2e/env"
 	"github.com/ferrydvm/ferry/test/e2e/router"
 )
@@ -67,6 +69,14 @@ func TestEnvironment(t *testing.T) {
 			t.Fatalf("probe through squid to the Route ended %s:\n%s", phase, log)
 		}
 		contains(t, "the probe", log, "server-handshake", "ferry receiver")
+	})
+	t.Run("route-host-in-hosts-files", func(t *testing.T) {
+		for _, ns := range []*testenv.Netns{e.Net.Source, e.Net.Proxy} {
+			out, err := ns.Command(t.Context(), "getent", "hosts", routeHost).CombinedOutput()
+			if err != nil || !strings.Contains(string(out), e.Net.TargetIP) {
+				t.Errorf("getent hosts %s in %s: %v: %s", routeHost, ns.Name, err, out)
+			}
+		}
 	})
 	t.Run("route-not-without-squid", func(t *testing.T) {
 		phase, log := run(t, e.Source, "smoke", probePod("probe-direct", routeHost+":443", ""))

@@ -32,6 +32,10 @@ type Options struct {
 	IP string
 	// Subdomain is the domain of generated route hosts, e.g. "apps.target.test". Required.
 	Subdomain string
+	// Hosts are namespaces whose /etc/netns/<ns>/hosts gets every host the router serves
+	// (programs that read /etc/hosts at each lookup see them at once; others resolve
+	// through the environment's DNS).
+	Hosts []*testenv.Netns
 }
 
 // Router runs HAProxy for one cluster until the test ends.
@@ -42,6 +46,7 @@ type Router struct {
 	kick    chan struct{}
 	haproxy *haproxy
 	lists   listers
+	known   map[string]bool // hosts already written to the hosts files
 }
 
 // Start runs the router from now until the test's cleanup.
@@ -58,10 +63,11 @@ func Start(tb testing.TB, o Options) *Router {
 		tb.Fatalf("router: dynamic client: %v", err)
 	}
 	r := &Router{
-		o:    o,
-		dyn:  dyn,
-		log:  slog.New(slog.NewTextHandler(logFile, nil)).With("cluster", o.Cluster.Name),
-		kick: make(chan struct{}, 1),
+		o:     o,
+		dyn:   dyn,
+		log:   slog.New(slog.NewTextHandler(logFile, nil)).With("cluster", o.Cluster.Name),
+		kick:  make(chan struct{}, 1),
+		known: map[string]bool{},
 	}
 	r.haproxy, err = startHAProxy(o.Netns, bin, dir, o.IP+":443")
 	if err != nil {
@@ -167,6 +173,17 @@ func (r *Router) reconcile(ctx context.Context) error {
 	}
 	if err := r.haproxy.apply(Config(r.o.IP+":443", r.haproxy.dir, backends)); err != nil {
 		return err
+	}
+	for _, be := range backends {
+		if r.known[be.Host] {
+			continue
+		}
+		for _, ns := range r.o.Hosts {
+			if err := ns.PutHost(be.Host, r.o.IP); err != nil {
+				return err
+			}
+		}
+		r.known[be.Host] = true
 	}
 	for _, report := range reports {
 		report()

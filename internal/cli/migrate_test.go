@@ -1,0 +1,94 @@
+package cli
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ferrydvm/ferry/api/v1alpha1"
+	"github.com/ferrydvm/ferry/internal/kube"
+)
+
+// twoContexts writes a kubeconfig with contexts "old" and "new"; nothing listens there.
+func twoContexts(t *testing.T) string {
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	text := `apiVersion: v1
+kind: Config
+clusters:
+- {name: old, cluster: {server: "https://127.0.0.1:1"}}
+- {name: new, cluster: {server: "https://127.0.0.1:2"}}
+users:
+- {name: admin, user: {token: t0ken}}
+contexts:
+- {name: old, context: {cluster: old, user: admin}}
+- {name: new, context: {cluster: new, user: admin}}
+current-context: old
+`
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestMigrateSpec(t *testing.T) {
+	kc := twoContexts(t)
+	base := func() *MigrateOptions {
+		return &MigrateOptions{Kubeconfig: kc, SourceContext: "old", TargetContext: "new", Namespaces: []string{"shop"},
+			Endpoint: "route", Output: "text", BackoffLimit: 20}
+	}
+	tests := []struct {
+		name   string
+		mutate func(*MigrateOptions)
+		usage  string // "" when the spec is valid
+		check  func(*testing.T, kube.Spec)
+	}{
+		{"pvc with target name", func(o *MigrateOptions) { o.PVCs = []string{"db:db-new"}; o.TargetNamespace = "shop2" }, "",
+			func(t *testing.T, s kube.Spec) {
+				want := kube.Volume{Namespace: "shop", Name: "db", TargetNamespace: "shop2", TargetName: "db-new"}
+				if len(s.Volumes) != 1 || s.Volumes[0].Namespace != want.Namespace || s.Volumes[0].TargetName != want.TargetName || s.Volumes[0].TargetNamespace != want.TargetNamespace {
+					t.Errorf("volumes %+v", s.Volumes)
+				}
+				if s.Type != v1alpha1.MigrationTypeStage || s.Endpoint != v1alpha1.EndpointRoute {
+					t.Errorf("type %s endpoint %s", s.Type, s.Endpoint)
+				}
+			}},
+		{"cutover, nodeport, classes", func(o *MigrateOptions) {
+			o.Cutover, o.Endpoint, o.StorageClassMap, o.PVCs = true, "NodePort", []string{"gp2=ssd"}, []string{"shop/db"}
+		}, "", func(t *testing.T, s kube.Spec) {
+			if s.Type != v1alpha1.MigrationTypeCutOver || s.Endpoint != v1alpha1.EndpointNodePort || s.StorageClassMap["gp2"] != "ssd" {
+				t.Errorf("%+v", s)
+			}
+		}},
+		{"no source", func(o *MigrateOptions) { o.SourceContext = "" }, "--source-context", nil},
+		{"no namespace", func(o *MigrateOptions) { o.Namespaces = nil }, "-n NAMESPACE", nil},
+		{"stage and cutover", func(o *MigrateOptions) { o.Stage, o.Cutover = true, true }, "exclude", nil},
+		{"bad endpoint", func(o *MigrateOptions) { o.Endpoint = "vpn" }, "--endpoint", nil},
+		{"bad class map", func(o *MigrateOptions) { o.StorageClassMap = []string{"gp2"} }, "SRC=DST", nil},
+		{"target namespace with two", func(o *MigrateOptions) { o.Namespaces = []string{"a", "b"}; o.TargetNamespace = "c" }, "exactly one -n", nil},
+		{"unqualified pvc with two", func(o *MigrateOptions) { o.Namespaces = []string{"a", "b"}; o.PVCs = []string{"db"} }, "NAMESPACE/NAME", nil},
+		{"bad bwlimit", func(o *MigrateOptions) { o.BandwidthLimit = "fast" }, "--bwlimit", nil},
+		{"bad output", func(o *MigrateOptions) { o.Output = "yaml" }, "-o", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := base()
+			tt.mutate(o)
+			g := &GlobalOptions{Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}, LogFormat: "text", LogLevel: "info"}
+			spec, err := o.spec(t.Context(), g)
+			if tt.usage == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				tt.check(t, spec)
+				return
+			}
+			var ue *exitError
+			if err == nil || !strings.Contains(err.Error(), tt.usage) || !errors.As(err, &ue) || ue.code != 2 {
+				t.Errorf("error %v (%T), want a usage error about %q", err, err, tt.usage)
+			}
+		})
+	}
+}

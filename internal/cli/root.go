@@ -85,6 +85,7 @@ Exit codes:
 		newMigrateCommand(g),
 		newProbeCommand(g),
 		newConfigCommand(g),
+		newControllerCommand(g),
 	)
 	return root
 }

@@ -4,7 +4,7 @@ BIN      := bin/ferry
 FUZZTIME ?= 5s
 export PATH := $(PATH):/usr/sbin:/sbin
 
-.PHONY: all build deps test fuzz e2e e2e-bin demo bench clean generate verify-generated
+.PHONY: all build deps test fuzz e2e e2e-bin demo bench clean generate verify-generated image
 
 all: build
 
@@ -53,6 +53,16 @@ bench: deps build
 
 clean:
 	rm -rf bin
+
+# The container image, without a container engine: a static binary as the only layer
+# (hack/image). Writes bin/ferry-image.tar (docker load) and bin/ferry-oci (an OCI layout
+# for skopeo or crane) and prints the digest; pushes nothing.
+IMAGE   ?= ghcr.io/ferrydvm/ferry:dev
+VERSION ?= dev
+image:
+	mkdir -p bin/image
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X github.com/ferrydvm/ferry/internal/cli.Version=$(VERSION)" -o bin/image/ferry ./cmd/ferry
+	$(GO) run ./hack/image --binary bin/image/ferry --version $(VERSION) --tag $(IMAGE) --tarball bin/ferry-image.tar --oci bin/ferry-oci
 
 # controller-gen comes from its own module, tools/go.mod, so that ferry's go.mod does not
 # carry controller-tools; the go command fetches and builds it on first use.

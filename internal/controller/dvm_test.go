@@ -122,7 +122,7 @@ func TestDVMRunsToSuccess(t *testing.T) {
 		t.Errorf("Running condition after the end %+v", c)
 	}
 	evs := drain(f.events)
-	for _, want := range []string{"Normal Started", "Normal Step creating the receiver", "Normal Succeeded copied 2 volumes"} {
+	for _, want := range []string{"Normal Started", "Normal Step creating the receiver", "Normal Succeeded copied 2 volumes: 200 bytes"} {
 		if !hasEvent(evs, want) {
 			t.Errorf("no event %q in %q", want, evs)
 		}

@@ -41,7 +41,7 @@ type Options struct {
 	// Logger receives controller-runtime's and client-go's logs.
 	Logger logr.Logger
 	// ShutdownTimeout is how long Run waits, once stopped, for running migrations to
-	// delete what they created; default one minute.
+	// delete what they created; default two minutes (kube's cleanup takes at most that).
 	ShutdownTimeout time.Duration
 }
 
@@ -112,7 +112,7 @@ func Run(ctx context.Context, o Options) error {
 	cancel()
 	timeout := o.ShutdownTimeout
 	if timeout == 0 {
-		timeout = time.Minute
+		timeout = 2 * time.Minute
 	}
 	if !dvms.Wait(timeout) {
 		o.Logger.Info("migrations did not finish their cleanup in time", "timeout", timeout)

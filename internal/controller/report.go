@@ -141,11 +141,15 @@ func (rep *reporter) finish(ctx context.Context, res *kube.Result, err error) {
 	switch {
 	case err == nil:
 		s.Phase, s.Completed = v1alpha1.PhaseSucceeded, &now
-		var total int64
+		var copied, sent int64
 		for _, v := range s.Volumes {
-			total += v.Bytes
+			copied, sent = copied+v.Bytes, sent+v.SentBytes
 		}
-		s.Message = fmt.Sprintf("copied %d volumes (%d bytes transferred)", len(s.Volumes), total)
+		noun := "volumes"
+		if len(s.Volumes) == 1 {
+			noun = "volume"
+		}
+		s.Message = fmt.Sprintf("copied %d %s: %d bytes, of which %d travelled", len(s.Volumes), noun, copied, sent)
 		s.Conditions = []metav1.Condition{
 			cond(ConditionRunning, metav1.ConditionFalse, ReasonCompleted, s.Message),
 			cond(ConditionSucceeded, metav1.ConditionTrue, ReasonCompleted, s.Message),

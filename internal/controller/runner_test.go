@@ -18,7 +18,7 @@ func TestThrottle(t *testing.T) {
 	}
 	th.Kick()
 	th.Close()
-	if len(at) < 3 || len(at) > 5 {
+	if len(at) < 2 || len(at) > 5 {
 		t.Errorf("%d flushes in 130 ms at most every 40 ms", len(at))
 	}
 	for i := 1; i < len(at); i++ {

@@ -41,7 +41,8 @@ func TestController(t *testing.T) {
 		t.Fatal(err)
 	}
 	apply(t, e.Source, build(t, "rbac", ns))
-	c := startController(t, e, kubeconfig(t, e.Target, saToken(t, e.Target, ns, "ferry-controller")), ns)
+	kc := kubeconfig(t, e.Target, saToken(t, e.Target, ns, "ferry-controller"))
+	c := startController(t, e, kc, ns, false)
 
 	// MTC's configuration: the data path through squid, with Basic auth.
 	mc := &unstructured.Unstructured{Object: map[string]any{
@@ -134,6 +135,21 @@ func TestController(t *testing.T) {
 	}
 
 	t.Run("deleted while running", func(t *testing.T) { deleteWhileRunning(t, e) })
+	// Last: once it leads, this one reconciles too.
+	t.Run("leader election", func(t *testing.T) { leaderElection(t, e, kc) })
+}
+
+// leaderElection starts a controller with --leader-elect: with the Role of config/rbac it
+// takes the Lease in its namespace.
+func leaderElection(t *testing.T, e *env.Env, kc string) {
+	startController(t, e, kc, ns, true)
+	poll(t, "the Lease held", time.Minute, func(ctx context.Context) (bool, error) {
+		l, err := e.Target.Client().CoordinationV1().Leases(ns).Get(ctx, "ferry-controller.migration.openshift.io", metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		return err == nil && l.Spec.HolderIdentity != nil && *l.Spec.HolderIdentity != "", err
+	})
 }
 
 // deleteWhileRunning deletes a DVM whose receiver waits for a claim that cannot bind:

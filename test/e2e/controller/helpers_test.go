@@ -96,8 +96,8 @@ type controller struct {
 }
 
 // startController runs `ferry controller` on the host until the test ends (SIGTERM, as
-// a Deployment's pod gets, then a kill after 30 seconds).
-func startController(t *testing.T, e *env.Env, kubeconfig, namespace string) *controller {
+// a Deployment's pod gets, then a kill after 30 seconds) and waits until it is ready.
+func startController(t *testing.T, e *env.Env, kubeconfig, namespace string, leaderElect bool) *controller {
 	t.Helper()
 	c := &controller{
 		metrics: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t, nil, "127.0.0.1")),
@@ -108,7 +108,7 @@ func startController(t *testing.T, e *env.Env, kubeconfig, namespace string) *co
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(e.Ferry, "controller", "--kubeconfig", kubeconfig, "--namespace", namespace, "--leader-elect=false",
+	cmd := exec.Command(e.Ferry, "controller", "--kubeconfig", kubeconfig, "--namespace", namespace, fmt.Sprintf("--leader-elect=%v", leaderElect),
 		"--metrics-bind-address", c.metrics, "--health-probe-bind-address", c.probes, "--image", env.Image)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

@@ -9,6 +9,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/ferrydvm/ferry/api/v1alpha1"
 )
 
 // cleanup deletes every object of the migration in both clusters, by its label, and
@@ -31,6 +33,30 @@ func (m *migration) cleanup(ctx context.Context) {
 		for _, ns := range side.nss {
 			m.deleteAll(ctx, side.c, ns, sel)
 		}
+	}
+}
+
+// removeLeftovers deletes objects of this migration's ID in the namespaces of its
+// volumes, before anything is created. A fresh ID finds none.
+func (m *migration) removeLeftovers(ctx context.Context) {
+	sel := metav1.ListOptions{LabelSelector: selector(m.spec.ID)}
+	var src, dst []string
+	for _, v := range m.spec.Volumes {
+		if !slices.Contains(src, v.Namespace) {
+			src = append(src, v.Namespace)
+		}
+		if !slices.Contains(dst, v.targetNamespace()) {
+			dst = append(dst, v.targetNamespace())
+		}
+	}
+	for _, ns := range src {
+		if pods, err := m.spec.Source.Client.CoreV1().Pods(ns).List(ctx, sel); err == nil && len(pods.Items) > 0 {
+			m.rep.Step(fmt.Sprintf("removing what an earlier run of %s left in %s on %s", m.spec.ID, ns, m.spec.Source.Name))
+		}
+		m.deleteAll(ctx, m.spec.Source, ns, sel)
+	}
+	for _, ns := range dst {
+		m.deleteAll(ctx, m.spec.Target, ns, sel)
 	}
 }
 
@@ -63,7 +89,7 @@ func (m *migration) deleteAll(ctx context.Context, c *Cluster, ns string, sel me
 		{"roles", func() error { return cs.RbacV1().Roles(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, sel) }},
 		{"rolebindings", func() error { return cs.RbacV1().RoleBindings(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, sel) }},
 	}
-	if slices.Contains(m.routeNamespaces(c), ns) {
+	if c == m.spec.Target && m.spec.Endpoint == v1alpha1.EndpointRoute {
 		deletes = append(deletes, struct {
 			kind string
 			del  func() error
@@ -83,17 +109,4 @@ func (m *migration) deleteAll(ctx context.Context, c *Cluster, ns string, sel me
 	if err != nil {
 		m.rep.Step(fmt.Sprintf("cleanup: pods of migration %s still in %s on %s", m.spec.ID, ns, c.Name))
 	}
-}
-
-// routeNamespaces are the namespaces where Routes were made: the target's, with the
-// Route endpoint.
-func (m *migration) routeNamespaces(c *Cluster) []string {
-	if c != m.spec.Target || m.spec.Endpoint != "Route" {
-		return nil
-	}
-	var out []string
-	for _, rx := range m.plan.Receivers {
-		out = append(out, rx.Namespace)
-	}
-	return out
 }

@@ -27,6 +27,9 @@ func Migrate(ctx context.Context, spec Spec, rep Reporter) (*Result, error) {
 		return nil, err
 	}
 	m := &migration{spec: spec, rep: rep, plan: Plan{ID: spec.ID, Endpoint: spec.Endpoint}}
+	// A run of the same ID that died without its cleanup (a controller killed) left
+	// objects of the same names behind: remove them first.
+	m.removeLeftovers(ctx)
 	defer m.cleanup(ctx)
 	steps := []struct {
 		what string

@@ -18,15 +18,15 @@ import (
 // reporter shows the progress of a send: bars on a terminal, a log line every few seconds
 // otherwise, JSON lines with --json.
 type reporter struct {
-	mode  string
-	g     *GlobalOptions
-	out   io.Writer
-	cur   atomic.Pointer[engine.Progress]
+	mode string
+	g    *GlobalOptions
+	out  io.Writer
+	cur  atomic.Pointer[engine.Progress]
 	// reconnects counts resumptions after cut connections.
 	reconnects atomic.Int64
-	quit  chan struct{}
-	done  sync.WaitGroup
-	start time.Time
+	quit       chan struct{}
+	done       sync.WaitGroup
+	start      time.Time
 }
 
 func newReporter(o *SendOptions, g *GlobalOptions) *reporter {

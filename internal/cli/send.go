@@ -40,7 +40,7 @@ type SendOptions struct {
 	// ReportConfigMap names a ConfigMap of the pod's namespace to report progress into
 	// (in a sender pod of `ferry migrate`).
 	ReportConfigMap string
-	Streams    int
+	Streams         int
 }
 
 // AddFlags registers the flags.

@@ -82,10 +82,14 @@ func (m *migration) deleteAll(ctx context.Context, c *Cluster, ns string, sel me
 			}
 			return nil
 		}},
-		{"ingresses", func() error { return cs.NetworkingV1().Ingresses(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, sel) }},
+		{"ingresses", func() error {
+			return cs.NetworkingV1().Ingresses(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, sel)
+		}},
 		{"secrets", func() error { return cs.CoreV1().Secrets(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, sel) }},
 		{"configmaps", func() error { return cs.CoreV1().ConfigMaps(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, sel) }},
-		{"serviceaccounts", func() error { return cs.CoreV1().ServiceAccounts(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, sel) }},
+		{"serviceaccounts", func() error {
+			return cs.CoreV1().ServiceAccounts(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, sel)
+		}},
 		{"roles", func() error { return cs.RbacV1().Roles(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, sel) }},
 		{"rolebindings", func() error { return cs.RbacV1().RoleBindings(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, sel) }},
 	}

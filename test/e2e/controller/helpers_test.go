@@ -41,7 +41,9 @@ func apply(t *testing.T, s *env.Side, objs []*unstructured.Unstructured) {
 	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))
 	dyn := dynamic.NewForConfigOrDie(s.RESTConfig())
 	force := true
-	first := func(o *unstructured.Unstructured) bool { return o.GetKind() == "Namespace" || o.GetKind() == "CustomResourceDefinition" }
+	first := func(o *unstructured.Unstructured) bool {
+		return o.GetKind() == "Namespace" || o.GetKind() == "CustomResourceDefinition"
+	}
 	objs = append(slices.DeleteFunc(slices.Clone(objs), func(o *unstructured.Unstructured) bool { return !first(o) }),
 		slices.DeleteFunc(slices.Clone(objs), first)...)
 	for _, o := range objs {

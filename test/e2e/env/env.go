@@ -13,15 +13,10 @@
 package env
 
 import (
-	"fmt"
 	"net/url"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 
 	"github.com/ferrydvm/ferry/internal/testenv"
@@ -156,33 +151,15 @@ var ferryOnce struct {
 	err  error
 }
 
-// Ferry builds the ferry binary under test once per test binary and returns its path:
-// .cache/e2e-bin/<pid>/ferry in the repository. Folders of test processes that have
-// ended are removed first.
+// Ferry builds the ferry binary under test once per test binary and returns its path
+// (see cluster.Build).
 func Ferry(t testing.TB) string {
 	t.Helper()
 	ferryOnce.Do(func() {
-		ferryOnce.path, ferryOnce.err = buildFerry()
+		ferryOnce.path, ferryOnce.err = cluster.Build("github.com/ferrydvm/ferry/cmd/ferry", "ferry")
 	})
 	if ferryOnce.err != nil {
 		t.Fatal(ferryOnce.err)
 	}
 	return ferryOnce.path
-}
-
-func buildFerry() (string, error) {
-	base := filepath.Join(moduleRoot(), ".cache", "e2e-bin")
-	olds, _ := os.ReadDir(base)
-	for _, d := range olds {
-		if pid, err := strconv.Atoi(d.Name()); err == nil && syscall.Kill(pid, 0) != nil {
-			os.RemoveAll(filepath.Join(base, d.Name()))
-		}
-	}
-	path := filepath.Join(base, strconv.Itoa(os.Getpid()), "ferry")
-	cmd := exec.Command("go", "build", "-o", path, "github.com/ferrydvm/ferry/cmd/ferry")
-	cmd.Dir = filepath.Join(moduleRoot(), "test", "e2e")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build ferry: %v: %s", err, out)
-	}
-	return path, nil
 }

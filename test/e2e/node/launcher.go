@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ferrydvm/ferry/internal/testenv"
+	"github.com/ferrydvm/ferry/test/e2e/cluster"
 )
 
 // launch is everything needed to start one run of a container.
@@ -187,9 +187,7 @@ var podexecOnce struct {
 	err  error
 }
 
-// buildPodexec builds test/e2e/cmd/podexec once per test binary into the cache folder
-// (${FERRY_CACHE:-<repo>/.cache}/bin), replacing the file atomically so that test
-// binaries running side by side do not trip over each other.
+// buildPodexec builds test/e2e/cmd/podexec once per test binary (see cluster.Build).
 func buildPodexec() (string, error) {
 	podexecOnce.Do(func() {
 		podexecOnce.path, podexecOnce.err = build()
@@ -198,70 +196,5 @@ func buildPodexec() (string, error) {
 }
 
 func build() (string, error) {
-	modDir, err := moduleDir()
-	if err != nil {
-		return "", fmt.Errorf("build podexec: %w", err)
-	}
-	cache := os.Getenv("FERRY_CACHE")
-	if cache == "" {
-		cache = filepath.Join(modDir, "..", "..", ".cache")
-	}
-	binDir, err := filepath.Abs(filepath.Join(cache, "bin"))
-	if err != nil {
-		return "", fmt.Errorf("build podexec: %w", err)
-	}
-	if err := os.MkdirAll(binDir, 0o755); err != nil {
-		return "", fmt.Errorf("build podexec: %w", err)
-	}
-	final := filepath.Join(binDir, "podexec")
-	tmp := fmt.Sprintf("%s.%d.tmp", final, os.Getpid())
-	cmd := exec.Command("go", "build", "-o", tmp, "./cmd/podexec")
-	cmd.Dir = modDir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		os.Remove(tmp)
-		return "", fmt.Errorf("build podexec: %w: %s", err, out)
-	}
-	if err := os.Rename(tmp, final); err != nil {
-		os.Remove(tmp)
-		return "", fmt.Errorf("build podexec: %w", err)
-	}
-	return final, nil
-}
-
-// moduleDir returns the folder of test/e2e/go.mod, walking up from the working folder
-// (go test runs a package in its own folder) and then from this file's.
-func moduleDir() (string, error) {
-	var starts []string
-	if wd, err := os.Getwd(); err == nil {
-		starts = append(starts, wd)
-	}
-	if _, file, _, ok := runtime.Caller(0); ok && filepath.IsAbs(file) {
-		starts = append(starts, filepath.Dir(file))
-	}
-	for _, dir := range starts {
-		for {
-			if isE2EModule(filepath.Join(dir, "go.mod")) {
-				return dir, nil
-			}
-			parent := filepath.Dir(dir)
-			if parent == dir {
-				break
-			}
-			dir = parent
-		}
-	}
-	return "", fmt.Errorf("find the go.mod of github.com/ferrydvm/ferry/test/e2e above %s", strings.Join(starts, ", "))
-}
-
-func isE2EModule(goMod string) bool {
-	data, err := os.ReadFile(goMod)
-	if err != nil {
-		return false
-	}
-	for line := range strings.Lines(string(data)) {
-		if f := strings.Fields(line); len(f) == 2 && f[0] == "module" {
-			return f[1] == "github.com/ferrydvm/ferry/test/e2e"
-		}
-	}
-	return false
+	return cluster.Build("./cmd/podexec", "podexec")
 }

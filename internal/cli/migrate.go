@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -11,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/ferrydvm/ferry/api/v1alpha1"
+	"github.com/ferrydvm/ferry/internal/config"
 	"github.com/ferrydvm/ferry/internal/kube"
 )
 
@@ -62,7 +65,7 @@ func (o *MigrateOptions) AddFlags(cmd *cobra.Command) {
 	f.StringVarP(&o.Output, "output", "o", "text", "output: text or json (JSON lines)")
 	f.StringVar(&o.Image, "image", kube.DefaultImage, "ferry image for the migration's pods")
 	f.StringVar(&o.IngressDomain, "ingress-domain", "", "domain of the Ingress hosts (with --endpoint ingress)")
-	f.IntVar(&o.BackoffLimit, "backoff-limit", 20, "how many times a failed sender is replaced")
+	f.IntVar(&o.BackoffLimit, "backoff-limit", 0, "how many times a failed sender is replaced (default: rsync_backoff_limit of --config, else 20)")
 	f.StringVar(&o.ID, "id", "", "migration ID naming its objects (default: random)")
 	f.StringVar(&o.BandwidthLimit, "bwlimit", "", "bandwidth limit per sender: KiB/s as rsync's, or 500KiB, 20MiB")
 	f.BoolVar(&o.Checksum, "checksum", false, "compare content, not size and time, to find changed files")
@@ -135,15 +138,11 @@ func (o *MigrateOptions) spec(ctx context.Context, g *GlobalOptions) (kube.Spec,
 		}
 		classes[src] = dst
 	}
-	proxies, err := dataProxies(ctx, g, o.Proxies, o.Configs)
-	if err != nil {
-		return kube.Spec{}, usageError(err)
-	}
 	spec := kube.Spec{
-		ID: o.ID, Endpoint: endpoint, Proxies: proxies, Image: o.Image, CreateTargetClaims: o.CreateClaims,
-		CreateNamespaces: o.CreateNS, StorageClassMap: classes, BackoffLimit: o.BackoffLimit,
+		ID: o.ID, Endpoint: endpoint, Image: o.Image, CreateTargetClaims: o.CreateClaims,
+		CreateNamespaces: o.CreateNS, StorageClassMap: classes,
 		DryRun: o.DryRun, IngressDomain: o.IngressDomain, Type: v1alpha1.MigrationTypeStage,
-		BandwidthLimit: o.BandwidthLimit, Checksum: o.Checksum,
+		BackoffLimit: o.BackoffLimit,
 	}
 	if _, err := parseRate(o.BandwidthLimit); err != nil {
 		return kube.Spec{}, usageError(fmt.Errorf("--bwlimit: %w", err))
@@ -151,21 +150,59 @@ func (o *MigrateOptions) spec(ctx context.Context, g *GlobalOptions) (kube.Spec,
 	if o.Cutover {
 		spec.Type = v1alpha1.MigrationTypeCutOver
 	}
-	if spec.Source, err = cluster(o.Kubeconfig, o.SourceContext); err != nil {
+	apiProxy, err := o.applyConfig(&spec, g)
+	if err != nil {
 		return kube.Spec{}, err
 	}
-	if spec.Target, err = cluster(o.Kubeconfig, o.TargetContext); err != nil {
+	if spec.Source, err = cluster(o.Kubeconfig, o.SourceContext, apiProxy); err != nil {
+		return kube.Spec{}, err
+	}
+	if spec.Target, err = cluster(o.Kubeconfig, o.TargetContext, apiProxy); err != nil {
 		return kube.Spec{}, err
 	}
 	spec.Volumes, err = o.volumes(ctx, spec.Source)
 	return spec, err
 }
 
-func cluster(kubeconfig, context string) (*kube.Cluster, error) {
+// applyConfig takes what the --config MigrationController says (data-path proxies,
+// transfer options, pod resources; --proxy flags win) and returns the proxy rule for
+// the API servers: its http(s)_proxy and no_proxy, else the environment's.
+func (o *MigrateOptions) applyConfig(spec *kube.Spec, g *GlobalOptions) (func(*http.Request) (*url.URL, error), error) {
+	in := config.Inputs{Env: environ()}
+	if err := config.ReadFiles(o.Configs, &in); err != nil {
+		return nil, usageError(err)
+	}
+	eff, err := config.Resolve(in)
+	if err != nil {
+		return nil, usageError(err)
+	}
+	for _, ig := range eff.Ignored {
+		g.Logger().Warn("configuration not used", "field", ig.Field, "reason", ig.Reason)
+	}
+	var mc *v1alpha1.MigrationControllerSpec
+	if in.Controller != nil {
+		mc = &in.Controller.Spec
+	}
+	if err := spec.Apply(eff, mc); err != nil {
+		return nil, usageError(err)
+	}
+	if len(o.Proxies) > 0 {
+		spec.Proxies = o.Proxies
+	}
+	if o.BandwidthLimit != "" {
+		spec.BandwidthLimit = o.BandwidthLimit
+	}
+	spec.Checksum = spec.Checksum || o.Checksum
+	pick := eff.ProxyFunc()
+	return func(r *http.Request) (*url.URL, error) { return pick(r.URL) }, nil
+}
+
+func cluster(kubeconfig, context string, proxy func(*http.Request) (*url.URL, error)) (*kube.Cluster, error) {
 	rc, err := restConfig(kubeconfig, context)
 	if err != nil {
 		return nil, err
 	}
+	rc.Proxy = proxy
 	return kube.NewCluster(context, rc)
 }
 

@@ -33,11 +33,33 @@ current-context: old
 	return path
 }
 
+// mcFile writes a MigrationController manifest as the MTC documentation shows them.
+func mcFile(t *testing.T, extra ...string) string {
+	text := `apiVersion: migration.openshift.io/v1alpha1
+kind: MigrationController
+metadata: {name: migration-controller, namespace: openshift-migration}
+spec:
+  stunnel_tcp_proxy: http://u:p%40ss@proxy.corp:3128
+  rsync_opt_bwlimit: 1000
+  rsync_opt_delete: false
+  rsync_backoff_limit: 5
+  source_rsync_pod_memory_limits: 1Gi
+`
+	for _, e := range extra {
+		text += "  " + e + "\n"
+	}
+	path := filepath.Join(t.TempDir(), "mc.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 func TestMigrateSpec(t *testing.T) {
 	kc := twoContexts(t)
 	base := func() *MigrateOptions {
 		return &MigrateOptions{Kubeconfig: kc, SourceContext: "old", TargetContext: "new", Namespaces: []string{"shop"},
-			Endpoint: "route", Output: "text", BackoffLimit: 20}
+			Endpoint: "route", Output: "text"}
 	}
 	tests := []struct {
 		name   string
@@ -62,6 +84,26 @@ func TestMigrateSpec(t *testing.T) {
 				t.Errorf("%+v", s)
 			}
 		}},
+		{"from a MigrationController", func(o *MigrateOptions) { o.Configs = []string{mcFile(t)}; o.PVCs = []string{"db"} }, "",
+			func(t *testing.T, s kube.Spec) {
+				if len(s.Proxies) != 1 || s.Proxies[0] != "http://u:p%40ss@proxy.corp:3128" {
+					t.Errorf("proxies %v", s.Proxies)
+				}
+				if s.BandwidthLimit != "1000" || !s.NoDelete || s.BackoffLimit != 5 {
+					t.Errorf("bwlimit %q, no-delete %v, backoff %d", s.BandwidthLimit, s.NoDelete, s.BackoffLimit)
+				}
+				if q := s.SenderResources.Limits.Memory(); q.String() != "1Gi" {
+					t.Errorf("sender memory limit %v", q)
+				}
+			}},
+		{"proxy flag wins over the manifest", func(o *MigrateOptions) {
+			o.Configs, o.Proxies, o.PVCs = []string{mcFile(t)}, []string{"http://other:3128"}, []string{"db"}
+		}, "", func(t *testing.T, s kube.Spec) {
+			if len(s.Proxies) != 1 || s.Proxies[0] != "http://other:3128" {
+				t.Errorf("proxies %v", s.Proxies)
+			}
+		}},
+		{"bad resource in the manifest", func(o *MigrateOptions) { o.Configs = []string{mcFile(t, "target_rsync_pod_cpu_limits: lots")} }, "not a quantity", nil},
 		{"no source", func(o *MigrateOptions) { o.SourceContext = "" }, "--source-context", nil},
 		{"no namespace", func(o *MigrateOptions) { o.Namespaces = nil }, "-n NAMESPACE", nil},
 		{"stage and cutover", func(o *MigrateOptions) { o.Stage, o.Cutover = true, true }, "exclude", nil},

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-
 	"github.com/ferrydvm/ferry/api/v1alpha1"
 	"github.com/ferrydvm/ferry/internal/kube"
 )

@@ -12,7 +12,15 @@
 //	internal/scan        walking a tree and reading every piece of metadata
 //	internal/delta       block signatures and deltas of changed large files
 //	internal/engine      sender and receiver of a volume copy
+//	internal/probe       checks of the data path and of the API path
+//	internal/config      MigrationController and cluster proxy settings, resolved
+//	internal/kube        a whole migration between two clusters (ferry migrate)
+//	internal/controller  reconcilers of the custom resources (ferry controller)
 //	internal/testenv     real peers (squid, stunnel, rsync...) and network namespaces for tests
+//	api/v1alpha1         the custom resource types (MTC's schema where MTC has one)
+//	config/              CRDs, RBAC and the controller's Deployment (kustomize)
+//	hack/image           builds ferry's container image without a container engine
+//	test/e2e             its own module: two real API servers, a node agent, a router, squid
 //	bench                benchmarks against the reference path (rsync + stunnel + squid)
 //
 // The data-path packages (proxy, pki, tunnel, wire, scan, delta, engine) import nothing from

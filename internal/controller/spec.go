@@ -32,9 +32,8 @@ func buildSpec(dvm *v1alpha1.DirectVolumeMigration, s *settings, image string) (
 			Namespace: p.Namespace, Name: p.Name,
 			TargetNamespace: p.TargetNamespace, TargetName: p.TargetName,
 			TargetStorageClass: p.TargetStorageClass, TargetAccessModes: p.TargetAccessModes,
+			Checksum: p.Verify,
 		})
-		// kube.Spec has one Checksum for all volumes: verifying one verifies all.
-		spec.Checksum = spec.Checksum || p.Verify
 	}
 	err := spec.Apply(s.Effective, &s.Spec)
 	if spec.BackoffLimit <= 0 {

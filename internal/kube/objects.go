@@ -101,7 +101,7 @@ func (m *migration) senderArgs(s SenderPlan, rx ReceiverPlan) []string {
 	if !m.spec.NoDelete {
 		args = append(args, "--delete")
 	}
-	if m.spec.Checksum {
+	if m.spec.Checksum || s.Volume.Checksum {
 		args = append(args, "--checksum")
 	}
 	if m.spec.BandwidthLimit != "" {
@@ -130,7 +130,7 @@ func (m *migration) senderPod(s SenderPlan, rx ReceiverPlan, attempt int) *corev
 		},
 	}
 	pod.Labels["ferry.dev/claim"] = s.Volume.Name
-	return pod
+	return m.secure(pod, m.spec.SenderGroups)
 }
 
 // probePod checks the data path from a source namespace to one receiver.
@@ -184,4 +184,18 @@ func targetClaim(v Volume, size int64) *corev1.PersistentVolumeClaim {
 		pvc.Spec.StorageClassName = &v.TargetStorageClass
 	}
 	return pvc
+}
+
+// secure applies the spec's pod-level security settings: supplemental groups, and
+// privileged containers when asked.
+func (m *migration) secure(pod *corev1.Pod, groups []int64) *corev1.Pod {
+	if len(groups) > 0 {
+		pod.Spec.SecurityContext = &corev1.PodSecurityContext{SupplementalGroups: groups}
+	}
+	if m.spec.Privileged {
+		for i := range pod.Spec.Containers {
+			pod.Spec.Containers[i].SecurityContext.Privileged = ptr.To(true)
+		}
+	}
+	return pod
 }

@@ -14,7 +14,7 @@ func (m *migration) startReceivers(ctx context.Context) error {
 	cs := m.spec.Target.Client
 	for _, rx := range m.plan.Receivers {
 		m.rep.Step(fmt.Sprintf("starting the receiver of %s (%s)", rx.Namespace, strings.Join(rx.Claims, ", ")))
-		pod := receiverPod(m.spec.ID, rx.Namespace, m.spec.Image, rx.Claims, m.spec.ReceiverResources)
+		pod := m.secure(receiverPod(m.spec.ID, rx.Namespace, m.spec.Image, rx.Claims, m.spec.ReceiverResources), m.spec.ReceiverGroups)
 		if _, err := cs.CoreV1().Pods(rx.Namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 			return fmt.Errorf("create receiver pod in %s: %w", rx.Namespace, err)
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -14,7 +15,8 @@ import (
 
 // Apply sets what a MigrationController says about migrations: the data-path proxies,
 // the transfer options from its rsync_* fields (bandwidth, delete, checksum; retries
-// only where BackoffLimit is unset), the pods' resources and the Ingress domain. eff is
+// only where BackoffLimit is unset), the pods' resources, supplemental groups and
+// privileges, and the Ingress domain. eff is
 // the configuration resolved from it (internal/config); mc its spec, nil when absent.
 // Errors name the field at fault.
 func (s *Spec) Apply(eff *config.Effective, mc *v1alpha1.MigrationControllerSpec) error {
@@ -47,7 +49,12 @@ func (s *Spec) Apply(eff *config.Effective, mc *v1alpha1.MigrationControllerSpec
 	if s.IngressDomain == "" {
 		s.IngressDomain = mc.ClusterSubdomain
 	}
+	s.Privileged = s.Privileged || isTrue(mc.MigrationRsyncPrivileged) || isTrue(mc.MigrationRsyncSuperPrivileged)
 	var err error
+	s.SenderGroups, err = groups("src_supplemental_groups", mc.SrcSupplementalGroups)
+	errs = append(errs, err)
+	s.ReceiverGroups, err = groups("target_supplemental_groups", mc.TargetSupplementalGroups)
+	errs = append(errs, err)
 	s.SenderResources, err = podResources("source", mc.SourceRsyncPodCPURequests, mc.SourceRsyncPodMemoryRequests, mc.SourceRsyncPodCPULimits, mc.SourceRsyncPodMemoryLimits)
 	errs = append(errs, err)
 	s.ReceiverResources, err = podResources("target", mc.TargetRsyncPodCPURequests, mc.TargetRsyncPodMemoryRequests, mc.TargetRsyncPodCPULimits, mc.TargetRsyncPodMemoryLimits)
@@ -83,4 +90,23 @@ func podResources(side, cpuReq, memReq, cpuLim, memLim string) (corev1.ResourceR
 		(*f.list)[f.name] = q
 	}
 	return rr, errors.Join(errs...)
+}
+
+func isTrue(b *bool) bool { return b != nil && *b }
+
+// groups reads a comma-separated list of group IDs.
+func groups(field, list string) ([]int64, error) {
+	var out []int64
+	for _, f := range strings.Split(list, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("MigrationController spec.%s: %q is not a group ID", field, f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }

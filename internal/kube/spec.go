@@ -42,6 +42,9 @@ type Volume struct {
 	// empty: the storage class map, then the source's.
 	TargetStorageClass string
 	TargetAccessModes  []corev1.PersistentVolumeAccessMode
+	// Checksum compares this volume's files by content, not size and time (a DVM's
+	// verify); Spec.Checksum does it for every volume.
+	Checksum bool
 }
 
 // Spec is a migration. Zero values mean the defaults (see withDefaults).
@@ -82,6 +85,11 @@ type Spec struct {
 	IngressDomain string
 	// SenderResources and ReceiverResources are the pods' requests and limits.
 	SenderResources, ReceiverResources corev1.ResourceRequirements
+	// SenderGroups and ReceiverGroups are supplemental groups of the pods (for storage
+	// that grants access by group, such as some NFS exports).
+	SenderGroups, ReceiverGroups []int64
+	// Privileged runs the pods privileged (SELinux-labelled or otherwise guarded volumes).
+	Privileged bool
 	// DryRun stops after the probe and prints the plan; nothing is copied.
 	DryRun bool
 	// ReadyTimeout bounds each wait for an object to be ready; default 3 minutes.

@@ -38,7 +38,10 @@ else
   trap 'rm -rf "$tmp"' EXIT
   echo "build-apiserver: building kube-apiserver and etcd $version into $out (about 5 minutes cold)"
   start=$SECONDS
-  (cd "$here" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$tmp/" ./cmd/kube-apiserver ./cmd/etcd)
+  # The version the server reports (/version), as a release build stamps it.
+  minor="${version#v1.}"; minor="${minor%%.*}"
+  stamp="-X k8s.io/component-base/version.gitVersion=$version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor"
+  (cd "$here" && CGO_ENABLED=0 go build -trimpath -ldflags="-s -w $stamp" -o "$tmp/" ./cmd/kube-apiserver ./cmd/etcd)
   mv -f "$tmp/etcd" "$out/etcd"
   mv -f "$tmp/kube-apiserver" "$out/kube-apiserver"
   echo "build-apiserver: built in $((SECONDS - start))s"

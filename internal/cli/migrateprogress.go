@@ -122,7 +122,8 @@ func (r *migrateReporter) finish(res *kube.Result, err error) {
 	}
 	if r.json {
 		out := map[string]any{"event": "summary", "id": res.Plan.ID, "endpoint": res.Plan.Endpoint, "volumes": res.Volumes,
-			"total": totals(res.Volumes), "verified": verified, "seconds": time.Since(r.start).Seconds(), "receivers": res.Plan.Receivers}
+			"total": totals(res.Volumes), "verified": verified, "seconds": time.Since(r.start).Seconds(),
+			"receivers": res.Plan.Receivers, "senders": res.Plan.Senders}
 		if err != nil {
 			out["error"] = err.Error()
 		}
@@ -132,6 +133,13 @@ func (r *migrateReporter) finish(res *kube.Result, err error) {
 	w := r.g.Stdout
 	for _, rx := range res.Plan.Receivers {
 		fmt.Fprintf(w, "receiver %s at %s: %s\n", rx.Namespace, rx.Address, strings.Join(rx.Claims, ", "))
+	}
+	for _, s := range res.Plan.Senders {
+		node := s.Node
+		if node == "" {
+			node = "any node (the claim is not in use)"
+		}
+		fmt.Fprintf(w, "sender %s/%s -> %s: %s, on %s\n", s.Volume.Namespace, s.Volume.Name, s.Target, humanBytes(s.Size), node)
 	}
 	for _, v := range res.Volumes {
 		fmt.Fprintf(w, "%s/%s -> %s: %s, %d files, %s (%s sent), %d retries", v.PVCRef.Namespace, v.PVCRef.Name, v.TargetName,

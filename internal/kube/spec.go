@@ -36,15 +36,17 @@ func NewCluster(name string, cfg *rest.Config) (*Cluster, error) {
 // Volume is one claim to copy and where it goes. Empty target fields mean the same
 // namespace and name as the source.
 type Volume struct {
-	Namespace, Name             string
-	TargetNamespace, TargetName string
+	Namespace       string `json:"namespace"`
+	Name            string `json:"name"`
+	TargetNamespace string `json:"targetNamespace,omitempty"`
+	TargetName      string `json:"targetName,omitempty"`
 	// TargetStorageClass and TargetAccessModes apply when the target claim is created;
 	// empty: the storage class map, then the source's.
-	TargetStorageClass string
-	TargetAccessModes  []corev1.PersistentVolumeAccessMode
+	TargetStorageClass string                              `json:"targetStorageClass,omitempty"`
+	TargetAccessModes  []corev1.PersistentVolumeAccessMode `json:"targetAccessModes,omitempty"`
 	// Checksum compares this volume's files by content, not size and time (a DVM's
 	// verify); Spec.Checksum does it for every volume.
-	Checksum bool
+	Checksum bool `json:"checksum,omitempty"`
 }
 
 // Spec is a migration. Zero values mean the defaults (see withDefaults).
@@ -124,16 +126,16 @@ type Plan struct {
 
 // ReceiverPlan is one target namespace: its receiver and the address senders dial.
 type ReceiverPlan struct {
-	Namespace string
-	Address   string // host:port senders connect to
-	Server    string // TLS server name (SNI)
-	Claims    []string
+	Namespace string   `json:"namespace"`
+	Address   string   `json:"address"` // host:port senders connect to
+	Server    string   `json:"server"`  // TLS server name (SNI)
+	Claims    []string `json:"claims"`
 }
 
 // SenderPlan is one volume's sender.
 type SenderPlan struct {
-	Volume Volume
-	Node   string // where the claim is mounted; "" when it is not in use
-	Target string // namespace/claim on the target
-	Size   int64  // the claim's capacity in bytes
+	Volume Volume `json:"volume"`
+	Node   string `json:"node,omitempty"` // where the claim is mounted; "" when it is not in use
+	Target string `json:"target"`         // namespace/claim on the target
+	Size   int64  `json:"size"`           // the claim's capacity in bytes
 }

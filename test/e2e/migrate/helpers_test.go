@@ -65,6 +65,10 @@ type summary struct {
 	Verified bool                      `json:"verified"`
 	Volumes  []v1alpha1.VolumeProgress `json:"volumes"`
 	Error    string                    `json:"error"`
+	Senders  []struct {
+		Volume struct{ Namespace, Name string } `json:"volume"`
+		Target string                           `json:"target"`
+	} `json:"senders"`
 }
 
 // migrate runs `ferry migrate -o json` with args and returns its summary, the number of

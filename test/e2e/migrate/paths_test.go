@@ -70,6 +70,9 @@ func TestOtherPaths(t *testing.T) {
 		if len(sum.Volumes) != 0 {
 			t.Errorf("a dry run copied: %+v", sum.Volumes)
 		}
+		if len(sum.Senders) != 1 || sum.Senders[0].Target != ns+"/data" {
+			t.Errorf("the plan of the dry run: senders %+v", sum.Senders)
+		}
 		nothingLeft(t, e, ns)
 	})
 

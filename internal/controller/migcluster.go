@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	"github.com/ferrydvm/ferry/api/v1alpha1"
+	"github.com/ferrydvm/ferry/internal/kube"
 )
 
 // VersionFunc asks a cluster's API server its version.
@@ -164,9 +165,5 @@ func servesRoutes(ctx context.Context, cfg *rest.Config) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	_, err = dc.ServerResourcesForGroupVersion(routesGroupVersion.String())
-	if apierrors.IsNotFound(err) {
-		return false, nil
-	}
-	return err == nil, err
+	return kube.ServesRoutes(dc)
 }

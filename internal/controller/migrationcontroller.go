@@ -8,7 +8,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -100,6 +99,3 @@ func (r *MigrationControllerReconciler) SetupWithManager(mgr ctrl.Manager) error
 		For(newMigrationController(), builder.WithPredicates(inNamespace, predicate.GenerationChangedPredicate{})).
 		Complete(r)
 }
-
-// routesGroupVersion is what a cluster serves when it has OpenShift Routes.
-var routesGroupVersion = schema.GroupVersion{Group: "route.openshift.io", Version: "v1"}

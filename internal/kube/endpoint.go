@@ -9,17 +9,28 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/discovery"
 
 	"github.com/ferrydvm/ferry/api/v1alpha1"
 )
 
 // RouteGVR is OpenShift's Route resource.
 var RouteGVR = schema.GroupVersionResource{Group: "route.openshift.io", Version: "v1", Resource: "routes"}
+
+// ServesRoutes asks a cluster's discovery API whether it serves OpenShift's Routes.
+func ServesRoutes(d discovery.DiscoveryInterface) (bool, error) {
+	_, err := d.ServerResourcesForGroupVersion(RouteGVR.GroupVersion().String())
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	return err == nil, err
+}
 
 // expose creates, per target namespace, the receivers' Service and endpoint, and waits
 // for the address the senders will dial.

@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -44,7 +45,10 @@ func (m *migration) checkEndpointKind() error {
 	if m.spec.Endpoint != v1alpha1.EndpointRoute {
 		return nil
 	}
-	_, err := m.spec.Target.Client.Discovery().ServerResourcesForGroupVersion("route.openshift.io/v1")
+	ok, err := ServesRoutes(m.spec.Target.Client.Discovery())
+	if err == nil && !ok {
+		err = errors.New("not found")
+	}
 	if err != nil {
 		return fmt.Errorf("%s does not serve Routes (route.openshift.io/v1: %v): choose --endpoint ingress, loadbalancer or nodeport", m.spec.Target.Name, err)
 	}

@@ -20,9 +20,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/dynamic"
 
+	"github.com/ferrydvm/ferry/internal/kube"
 	"github.com/ferrydvm/ferry/internal/testenv"
 	"github.com/ferrydvm/ferry/test/e2e/env"
-	"github.com/ferrydvm/ferry/test/e2e/router"
 )
 
 const (
@@ -171,12 +171,12 @@ func startReceiver(t *testing.T, e *env.Env) {
 		},
 	}}
 	dyn := dynamic.NewForConfigOrDie(e.Target.RESTConfig())
-	if _, err := dyn.Resource(router.RouteGVR).Namespace("smoke").Create(ctx, route, metav1.CreateOptions{}); err != nil {
+	if _, err := dyn.Resource(kube.RouteGVR).Namespace("smoke").Create(ctx, route, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create route: %v", err)
 	}
 	waitReady(t, e.Target, "smoke", "rx")
 	poll(t, "the Route admitted with host "+routeHost, func(ctx context.Context) (bool, error) {
-		u, err := dyn.Resource(router.RouteGVR).Namespace("smoke").Get(ctx, "rx", metav1.GetOptions{})
+		u, err := dyn.Resource(kube.RouteGVR).Namespace("smoke").Get(ctx, "rx", metav1.GetOptions{})
 		if err != nil {
 			return false, err
 		}

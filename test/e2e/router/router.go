@@ -11,18 +11,15 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/ferrydvm/ferry/internal/kube"
 	"github.com/ferrydvm/ferry/internal/testenv"
 	"github.com/ferrydvm/ferry/test/e2e/cluster"
 )
-
-// RouteGVR is OpenShift's Route resource.
-var RouteGVR = schema.GroupVersionResource{Group: "route.openshift.io", Version: "v1", Resource: "routes"}
 
 // Options configure the router of one cluster.
 type Options struct {
@@ -82,7 +79,7 @@ func Start(tb testing.TB, o Options) *Router {
 		UpdateFunc: func(any, any) { r.poke() },
 		DeleteFunc: func(any) { r.poke() },
 	}
-	routes := dynamicFactory.ForResource(RouteGVR)
+	routes := dynamicFactory.ForResource(kube.RouteGVR)
 	for _, inf := range []cache.SharedIndexInformer{
 		routes.Informer(),
 		typed.Networking().V1().Ingresses().Informer(),

@@ -19,6 +19,7 @@ import (
 	networkinglisters "k8s.io/client-go/listers/networking/v1"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/ferrydvm/ferry/internal/kube"
 	"github.com/ferrydvm/ferry/test/e2e/services"
 )
 
@@ -56,7 +57,7 @@ func (r *Router) route(ctx context.Context, u *unstructured.Unstructured, claime
 	if host == "" {
 		host = r.Host(ns, name)
 		patch := fmt.Appendf(nil, `{"spec":{"host":%q}}`, host)
-		if _, err := r.dyn.Resource(RouteGVR).Namespace(ns).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		if _, err := r.dyn.Resource(kube.RouteGVR).Namespace(ns).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 			r.log.Warn("set route host", "route", ns+"/"+name, "err", err)
 			return nil, func() {}
 		}
@@ -161,7 +162,7 @@ func (r *Router) routeStatus(ctx context.Context, u *unstructured.Unstructured, 
 		"conditions":              []any{cond},
 	}}, "status", "ingress")
 	unstructured.SetNestedField(u.Object, host, "spec", "host")
-	if _, err := r.dyn.Resource(RouteGVR).Namespace(u.GetNamespace()).UpdateStatus(ctx, u, metav1.UpdateOptions{}); err != nil {
+	if _, err := r.dyn.Resource(kube.RouteGVR).Namespace(u.GetNamespace()).UpdateStatus(ctx, u, metav1.UpdateOptions{}); err != nil {
 		r.log.Info("route status", "route", u.GetNamespace()+"/"+u.GetName(), "err", err)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/ferrydvm/ferry/internal/kube"
 	"github.com/ferrydvm/ferry/internal/testenv"
 	"github.com/ferrydvm/ferry/test/e2e/cluster"
+	"github.com/ferrydvm/ferry/test/e2e/trigger"
 )
 
 // Options configure the router of one cluster.
@@ -40,7 +41,7 @@ type Router struct {
 	o       Options
 	dyn     dynamic.Interface
 	log     *slog.Logger
-	kick    chan struct{}
+	trigger *trigger.Trigger
 	haproxy *haproxy
 	lists   listers
 	known   map[string]bool // hosts already written to the hosts files
@@ -60,11 +61,11 @@ func Start(tb testing.TB, o Options) *Router {
 		tb.Fatalf("router: dynamic client: %v", err)
 	}
 	r := &Router{
-		o:     o,
-		dyn:   dyn,
-		log:   slog.New(slog.NewTextHandler(logFile, nil)).With("cluster", o.Cluster.Name),
-		kick:  make(chan struct{}, 1),
-		known: map[string]bool{},
+		o:       o,
+		dyn:     dyn,
+		log:     slog.New(slog.NewTextHandler(logFile, nil)).With("cluster", o.Cluster.Name),
+		trigger: trigger.New(),
+		known:   map[string]bool{},
 	}
 	r.haproxy, err = startHAProxy(o.Netns, bin, dir, o.IP+":443")
 	if err != nil {
@@ -74,11 +75,7 @@ func Start(tb testing.TB, o Options) *Router {
 	ctx, cancel := context.WithCancel(context.Background())
 	typed := informers.NewSharedInformerFactory(o.Cluster.Client(), 30*time.Second)
 	dynamicFactory := dynamicinformer.NewDynamicSharedInformerFactory(dyn, 30*time.Second)
-	handler := cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { r.poke() },
-		UpdateFunc: func(any, any) { r.poke() },
-		DeleteFunc: func(any) { r.poke() },
-	}
+	handler := r.trigger.Handler()
 	routes := dynamicFactory.ForResource(kube.RouteGVR)
 	for _, inf := range []cache.SharedIndexInformer{
 		routes.Informer(),
@@ -100,7 +97,7 @@ func Start(tb testing.TB, o Options) *Router {
 	dynamicFactory.WaitForCacheSync(ctx.Done())
 
 	var wg sync.WaitGroup
-	wg.Go(func() { r.loop(ctx) })
+	wg.Go(func() { r.trigger.Run(ctx, r.log, r.reconcile) })
 	tb.Cleanup(func() {
 		cancel()
 		wg.Wait()
@@ -113,34 +110,13 @@ func Start(tb testing.TB, o Options) *Router {
 			tb.Logf("router of %s:\n%s\nhaproxy:\n%s\nconfiguration:\n%s", o.Cluster.Name, b, r.haproxy.logTail(), r.haproxy.last)
 		}
 	})
-	r.poke()
+	r.trigger.Poke()
 	return r
 }
 
 // Host is the host the router gives a Route without spec.host.
 func (r *Router) Host(namespace, name string) string {
 	return fmt.Sprintf("%s-%s.%s", name, namespace, r.o.Subdomain)
-}
-
-func (r *Router) poke() {
-	select {
-	case r.kick <- struct{}{}:
-	default:
-	}
-}
-
-func (r *Router) loop(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-r.kick:
-			if err := r.reconcile(ctx); err != nil {
-				r.log.Warn("reconcile", "err", err)
-				time.AfterFunc(time.Second, r.poke)
-			}
-		}
-	}
 }
 
 // reconcile gives hosts and status to Routes and Ingresses, and HAProxy the backends.

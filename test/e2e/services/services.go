@@ -18,10 +18,10 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	corelisters "k8s.io/client-go/listers/core/v1"
-	"k8s.io/client-go/tools/cache"
 
 	"github.com/ferrydvm/ferry/internal/testenv"
 	"github.com/ferrydvm/ferry/test/e2e/cluster"
+	"github.com/ferrydvm/ferry/test/e2e/trigger"
 )
 
 // Options configure the relay of one cluster.
@@ -43,7 +43,7 @@ type Relay struct {
 	services corelisters.ServiceLister
 	pods     corelisters.PodLister
 	log      *slog.Logger
-	kick     chan struct{}
+	trigger  *trigger.Trigger
 	ip       string // the ip command
 
 	mu        sync.Mutex
@@ -65,7 +65,7 @@ func Start(tb testing.TB, o Options) *Relay {
 		services:  factory.Core().V1().Services().Lister(),
 		pods:      factory.Core().V1().Pods().Lister(),
 		log:       slog.New(slog.NewTextHandler(logFile, nil)).With("cluster", o.Cluster.Name),
-		kick:      make(chan struct{}, 1),
+		trigger:   trigger.New(),
 		ip:        testenv.Need(tb, "ip")["ip"],
 		listeners: map[string]*listener{},
 		addrs:     map[string]string{},
@@ -73,11 +73,7 @@ func Start(tb testing.TB, o Options) *Relay {
 	}
 	// Pods matter only through the endpoints looked up at each connection, but a
 	// resync on their changes keeps the relay simple to reason about.
-	handler := cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { r.poke() },
-		UpdateFunc: func(any, any) { r.poke() },
-		DeleteFunc: func(any) { r.poke() },
-	}
+	handler := r.trigger.Handler()
 	factory.Core().V1().Services().Informer().AddEventHandler(handler)
 	factory.Core().V1().Pods().Informer()
 
@@ -85,7 +81,7 @@ func Start(tb testing.TB, o Options) *Relay {
 	factory.Start(ctx.Done())
 	factory.WaitForCacheSync(ctx.Done())
 	var wg sync.WaitGroup
-	wg.Go(func() { r.loop(ctx) })
+	wg.Go(func() { r.trigger.Run(ctx, r.log, r.reconcile) })
 	tb.Cleanup(func() {
 		cancel()
 		wg.Wait()
@@ -98,29 +94,8 @@ func Start(tb testing.TB, o Options) *Relay {
 			}
 		}
 	})
-	r.poke()
+	r.trigger.Poke()
 	return r
-}
-
-func (r *Relay) poke() {
-	select {
-	case r.kick <- struct{}{}:
-	default:
-	}
-}
-
-func (r *Relay) loop(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-r.kick:
-			if err := r.reconcile(ctx); err != nil {
-				r.log.Warn("reconcile", "err", err)
-				time.AfterFunc(time.Second, r.poke)
-			}
-		}
-	}
 }
 
 // frontend is one address the relay should listen on.

@@ -81,7 +81,7 @@ func TestController(t *testing.T) {
 		}
 	}
 
-	src := claim(t, e.Source, "shop", "data")
+	src := e.Source.Claim(t, "shop", "data")
 	if _, err := treegen.Generate(ctx, src, treegen.Spec{Fidelity: true, SmallFiles: 200, LargeFiles: 1, LargeSize: 8 << 20, Seed: 5}); err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestController(t *testing.T) {
 	}
 	checkStatus(t, got)
 
-	diffs, err := treediff.Compare(ctx, src, volumePath(t, e.Target, "shop", "data"), treediff.Options{})
+	diffs, err := treediff.Compare(ctx, src, e.Target.VolumePath(t, "shop", "data"), treediff.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func TestController(t *testing.T) {
 		t.Errorf("the target differs: %v", d)
 	}
 	for _, s := range []*env.Side{e.Source, e.Target} {
-		if left := leftovers(ctx, s, "shop"); len(left) > 0 {
+		if left := s.Leftovers(ctx, "shop"); len(left) > 0 {
 			t.Errorf("%s: the migration left %v", s.Name, left)
 		}
 	}
@@ -156,7 +156,7 @@ func leaderElection(t *testing.T, e *env.Env, kc string) {
 // the migration is cancelled, cleans up, and only then does the DVM go away.
 func deleteWhileRunning(t *testing.T, e *env.Env) {
 	ctx := t.Context()
-	claim(t, e.Source, "blog", "data")
+	e.Source.Claim(t, "blog", "data")
 	dvm := &v1alpha1.DirectVolumeMigration{
 		ObjectMeta: metav1.ObjectMeta{Name: "blog-stuck", Namespace: ns},
 		Spec: v1alpha1.DirectVolumeMigrationSpec{
@@ -185,7 +185,7 @@ func deleteWhileRunning(t *testing.T, e *env.Env) {
 		return apierrors.IsNotFound(err), nil
 	})
 	for _, s := range []*env.Side{e.Source, e.Target} {
-		if left := leftovers(ctx, s, "blog"); len(left) > 0 {
+		if left := s.Leftovers(ctx, "blog"); len(left) > 0 {
 			t.Errorf("%s: the cancelled migration left %v", s.Name, left)
 		}
 	}

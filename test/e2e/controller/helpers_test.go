@@ -16,8 +16,6 @@ import (
 	"time"
 
 	authv1 "k8s.io/api/authentication/v1"
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -201,61 +199,6 @@ func get(ctx context.Context, s *env.Side, kind, ns, name string, into any) erro
 		return err
 	}
 	return runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, into)
-}
-
-// claim creates a namespace and a bound claim on a side and returns its folder.
-func claim(t *testing.T, s *env.Side, ns, name string) string {
-	t.Helper()
-	cs := s.Client()
-	if _, err := cs.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("create namespace %s: %v", ns, err)
-	}
-	pvc := &corev1.PersistentVolumeClaim{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: corev1.PersistentVolumeClaimSpec{
-			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-			Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
-		},
-	}
-	if _, err := cs.CoreV1().PersistentVolumeClaims(ns).Create(t.Context(), pvc, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("create claim %s/%s: %v", ns, name, err)
-	}
-	return volumePath(t, s, ns, name)
-}
-
-// volumePath waits until a claim is bound and returns its folder.
-func volumePath(t *testing.T, s *env.Side, ns, name string) string {
-	t.Helper()
-	var dir string
-	poll(t, fmt.Sprintf("%s: claim %s/%s bound", s.Name, ns, name), time.Minute, func(ctx context.Context) (bool, error) {
-		var err error
-		dir, err = s.Agent.VolumePath(ns, name)
-		return err == nil, nil
-	})
-	return dir
-}
-
-// leftovers lists the objects of migrations still in a namespace of a side.
-func leftovers(ctx context.Context, s *env.Side, ns string) []string {
-	sel := metav1.ListOptions{LabelSelector: "app.kubernetes.io/managed-by=ferry,ferry.dev/migration"}
-	var left []string
-	cs := s.Client()
-	if l, err := cs.CoreV1().Pods(ns).List(ctx, sel); err == nil {
-		for _, o := range l.Items {
-			left = append(left, "pod/"+o.Name)
-		}
-	}
-	if l, err := cs.CoreV1().Secrets(ns).List(ctx, sel); err == nil {
-		for _, o := range l.Items {
-			left = append(left, "secret/"+o.Name)
-		}
-	}
-	if l, err := cs.CoreV1().Services(ns).List(ctx, sel); err == nil {
-		for _, o := range l.Items {
-			left = append(left, "service/"+o.Name)
-		}
-	}
-	return left
 }
 
 // indent prefixes every line, for logs inside logs.

@@ -28,7 +28,7 @@ func TestStageThenCutover(t *testing.T) {
 	src := map[string]string{}
 	for _, ns := range namespaces {
 		for vol, c := range contents {
-			dir := claim(t, e.Source, ns, vol)
+			dir := e.Source.Claim(t, ns, vol)
 			if _, err := treegen.Generate(t.Context(), dir, c.spec); err != nil {
 				t.Fatalf("generate %s/%s: %v", ns, vol, err)
 			}
@@ -83,7 +83,7 @@ func check(t *testing.T, e *env.Env, src map[string]string) {
 	t.Helper()
 	for key, dir := range src {
 		ns, vol, _ := cut(key)
-		same(t, key, dir, volumePath(t, e.Target, ns, vol))
+		same(t, key, dir, e.Target.VolumePath(t, ns, vol))
 	}
 }
 

@@ -27,7 +27,7 @@ func TestOtherPaths(t *testing.T) {
 		{"via-lb", "loadbalancer"},
 	} {
 		t.Run(tc.endpoint, func(t *testing.T) {
-			dir := claim(t, e.Source, tc.ns, "data")
+			dir := e.Source.Claim(t, tc.ns, "data")
 			if _, err := treegen.Generate(t.Context(), dir, treegen.Spec{Fidelity: true, SmallFiles: 500, Seed: 4}); err != nil {
 				t.Fatal(err)
 			}
@@ -36,14 +36,14 @@ func TestOtherPaths(t *testing.T) {
 			if err != nil || !sum.Verified {
 				t.Fatalf("%v, summary %+v", err, sum)
 			}
-			same(t, tc.ns, dir, volumePath(t, e.Target, tc.ns, "data"))
+			same(t, tc.ns, dir, e.Target.VolumePath(t, tc.ns, "data"))
 			nothingLeft(t, e, tc.ns)
 		})
 	}
 
 	t.Run("interception-stops-preflight", func(t *testing.T) {
 		ns := "intercepted"
-		claim(t, e.Source, ns, "data")
+		e.Source.Claim(t, ns, "data")
 		sum, _, err := migrate(t, e, kc, "-n", ns, "--all-pvcs", "--proxy", e.MitmURL, "--create-namespaces", "--create-target-pvcs")
 		if err == nil {
 			t.Fatalf("a migration through mitmproxy succeeded: %+v", sum)
@@ -62,7 +62,7 @@ func TestOtherPaths(t *testing.T) {
 
 	t.Run("dry-run", func(t *testing.T) {
 		ns := "dry"
-		claim(t, e.Source, ns, "data")
+		e.Source.Claim(t, ns, "data")
 		sum, _, err := migrate(t, e, kc, "-n", ns, "--all-pvcs", "--proxy", e.ProxyURL, "--dry-run", "--create-namespaces", "--create-target-pvcs")
 		if err != nil || sum.Error != "" {
 			t.Fatalf("dry run: %v %s", err, sum.Error)
@@ -78,7 +78,7 @@ func TestOtherPaths(t *testing.T) {
 
 	t.Run("sender-killed-resumes", func(t *testing.T) {
 		ns := "killed"
-		dir := claim(t, e.Source, ns, "data")
+		dir := e.Source.Claim(t, ns, "data")
 		const size = 48 << 20
 		if _, err := treegen.Generate(t.Context(), dir, treegen.Spec{LargeFiles: 1, LargeSize: size, Seed: 5}); err != nil {
 			t.Fatal(err)
@@ -104,7 +104,7 @@ func TestOtherPaths(t *testing.T) {
 		if v.SentBytes >= size {
 			t.Errorf("the replacement sender sent %d bytes of %d: it started over", v.SentBytes, size)
 		}
-		same(t, ns, dir, volumePath(t, e.Target, ns, "data"))
+		same(t, ns, dir, e.Target.VolumePath(t, ns, "data"))
 		nothingLeft(t, e, ns)
 	})
 }

@@ -91,15 +91,16 @@ func (m *migration) step(ctx context.Context, r *volumeRun) {
 		r.status.Phase = v1alpha1.PhaseRunning
 		return
 	}
-	m.readProgress(ctx, r)
+	// The pod first, then its report: a sender writes its final report before it exits,
+	// so a pod seen Succeeded has left its last word in the ConfigMap already.
 	p, err := pods.Get(ctx, r.pod, metav1.GetOptions{})
+	m.readProgress(ctx, r)
 	switch {
 	case apierrors.IsNotFound(err):
 		m.retry(ctx, r, "its pod "+r.pod+" was deleted")
 	case err != nil:
 		r.status.Message = fmt.Sprintf("read sender pod %s: %v", r.pod, err) // transient: try again
 	case p.Status.Phase == corev1.PodSucceeded:
-		m.readProgress(ctx, r)
 		if r.status.Verified {
 			r.status.Phase, r.status.Message = v1alpha1.PhaseSucceeded, "copied and verified"
 		} else {

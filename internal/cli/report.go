@@ -15,7 +15,6 @@ type pusher struct {
 	sink *kube.ConfigMapReporter
 	rep  *reporter
 	g    *GlobalOptions
-	stop chan struct{}
 	wg   sync.WaitGroup
 }
 
@@ -28,23 +27,17 @@ func startPusher(ctx context.Context, name string, rep *reporter, g *GlobalOptio
 	if err != nil {
 		return nil, err
 	}
-	p := &pusher{sink: sink, rep: rep, g: g, stop: make(chan struct{})}
+	p := &pusher{sink: sink, rep: rep, g: g}
+	// Reports stop with the reporter (rep.stop), before finish sends the last one.
+	failing := false
 	p.wg.Go(func() {
-		t := time.NewTicker(2 * time.Second)
-		defer t.Stop()
-		failing := false
-		for {
-			select {
-			case <-t.C:
-			case <-p.stop:
-				return
-			}
-			err := sink.Send(ctx, p.report(rep.snapshot()))
+		rep.every(2*time.Second, func(s engine.Snapshot) {
+			err := sink.Send(ctx, p.report(s))
 			if err != nil && !failing {
 				g.Logger().Warn("progress report failed; the copy goes on", "err", err)
 			}
 			failing = err != nil
-		}
+		})
 	})
 	return p, nil
 }
@@ -57,13 +50,13 @@ func (p *pusher) report(s engine.Snapshot) kube.Report {
 	}
 }
 
-// finish stops the periodic reports and sends the final one, retrying for a while: the
-// migration decides from it whether the copy is verified.
+// finish waits for the periodic reports to stop (the reporter must be stopped first) and
+// sends the final one, retrying for a while: the migration decides from it whether the
+// copy is verified.
 func (p *pusher) finish(ctx context.Context, res *engine.Result, err error) {
 	if p == nil {
 		return
 	}
-	close(p.stop)
 	p.wg.Wait()
 	r := p.report(p.rep.snapshot())
 	r.Done = true

@@ -3,6 +3,7 @@ package tunnel
 import (
 	"bufio"
 	"crypto/tls"
+	"encoding/binary"
 	"net"
 	"sync"
 )
@@ -11,12 +12,15 @@ import (
 // records, so bulk transfers take one system call where TLS alone would take sixteen.
 const rawBufSize = 256 << 10
 
-// rawConn is the connection under TLS. Reads go through a buffer. Writes go straight
-// through, except while a Conn.Write is in progress: then the records it produces are
-// gathered and sent together when it ends.
+// rawConn is the connection under TLS. Reads go through a buffer and stop at the end of each
+// TLS record, so that crypto/tls never holds more than the record it is working on and
+// recordReady can tell whether the next record is already here. Writes go straight through,
+// except while a Conn.Write is in progress: then the records it produces are gathered and
+// sent together when it ends.
 type rawConn struct {
 	net.Conn
-	r *bufio.Reader
+	r    *bufio.Reader
+	left int // bytes of the current record not yet read; 0 at a record boundary
 
 	mu      sync.Mutex
 	holding bool
@@ -37,7 +41,37 @@ func setSocketBuffers(c net.Conn) {
 	}
 }
 
-func (c *rawConn) Read(b []byte) (int, error) { return c.r.Read(b) }
+// recordHeaderLen is the size of a TLS record header: type, version, length.
+const recordHeaderLen = 5
+
+// Read reads no further than the end of the current record.
+func (c *rawConn) Read(b []byte) (int, error) {
+	if c.left == 0 {
+		hdr, err := c.r.Peek(recordHeaderLen)
+		if err != nil {
+			if len(hdr) == 0 {
+				return 0, err
+			}
+			return c.r.Read(b) // a torn header: let crypto/tls report it
+		}
+		c.left = recordHeaderLen + int(binary.BigEndian.Uint16(hdr[3:]))
+	}
+	n, err := c.r.Read(b[:min(len(b), c.left)])
+	c.left -= n
+	return n, err
+}
+
+// recordReady reports whether a whole record is buffered, so that reading it cannot block.
+func (c *rawConn) recordReady() bool {
+	if c.left > 0 {
+		return false // crypto/tls stopped inside a record: only when it failed
+	}
+	hdr, err := c.r.Peek(min(recordHeaderLen, c.r.Buffered()))
+	if err != nil || len(hdr) < recordHeaderLen {
+		return false
+	}
+	return c.r.Buffered() >= recordHeaderLen+int(binary.BigEndian.Uint16(hdr[3:]))
+}
 
 func (c *rawConn) Write(b []byte) (int, error) {
 	c.mu.Lock()

@@ -178,8 +178,8 @@ func Pipe(ctx context.Context, a, b net.Conn) PipeStats {
 func copyHalf(dst, src net.Conn) (int64, error) {
 	var n int64
 	var err error
-	if _, fromTLS := src.(*Conn); fromTLS {
-		n, err = copyGathering(dst, src)
+	if tc, fromTLS := src.(*Conn); fromTLS {
+		n, err = copyFromTLS(dst, tc)
 	} else {
 		n, err = copyLoop(dst, src)
 	}
@@ -221,68 +221,31 @@ func copyLoop(dst, src net.Conn) (int64, error) {
 	}
 }
 
-// copyGathering copies from a TLS connection, which yields one 16 KiB record per read: a
-// reader goroutine queues records and the writer sends all queued ones in one writev. It
-// never waits for more data before writing what it has, so interactive protocols see no delay.
-func copyGathering(dst, src net.Conn) (int64, error) {
-	type chunk struct {
-		b   *[]byte
-		n   int
-		err error
-	}
-	const chunkSize = 64 << 10
-	pool := sync.Pool{New: func() any { b := make([]byte, chunkSize); return &b }}
-	ch := make(chan chunk, 32)
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		for {
-			b := pool.Get().(*[]byte)
-			nr, err := src.Read(*b)
-			select {
-			case ch <- chunk{b, nr, err}:
-			case <-stop:
-				return
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
+// copyFromTLS copies from a TLS connection, which yields one record of at most 16 KiB per
+// read. Records that have arrived in full are gathered and written together, so bulk data
+// takes one system call per buffer; a record still on its way is never waited for before
+// writing what is there, so interactive protocols see no delay. One goroutine does it all:
+// handing buffers between goroutines costs more than it saves.
+func copyFromTLS(dst net.Conn, src *Conn) (int64, error) {
+	const maxRecord = 16 << 10
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
 	var n int64
-	var bufs net.Buffers
-	var held []*[]byte
+	fill := 0
 	for {
-		c := <-ch
-		var rerr error
-		for {
-			if c.n > 0 {
-				bufs = append(bufs, (*c.b)[:c.n])
-				held = append(held, c.b)
-			} else {
-				pool.Put(c.b)
-			}
-			if c.err != nil {
-				rerr = c.err
-				break
-			}
-			select {
-			case c = <-ch:
-				continue
-			default:
-			}
-			break
+		nr, rerr := src.Read(buf[fill:])
+		fill += nr
+		if rerr == nil && len(buf)-fill >= maxRecord && src.raw.recordReady() {
+			continue
 		}
-		for _, b := range bufs {
-			n += int64(len(b))
-		}
-		_, werr := bufs.WriteTo(dst)
-		for _, b := range held {
-			pool.Put(b)
-		}
-		bufs, held = bufs[:0], held[:0]
-		if werr != nil {
-			return n, werr
+		if fill > 0 {
+			nw, werr := dst.Write(buf[:fill])
+			n += int64(nw)
+			if werr != nil {
+				return n, werr
+			}
+			fill = 0
 		}
 		if rerr == io.EOF {
 			return n, nil

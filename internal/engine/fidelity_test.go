@@ -92,6 +92,21 @@ func TestSecurityXattrsOnlyWhenAsked(t *testing.T) {
 	}
 }
 
+func TestNoXattrs(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	write(t, filepath.Join(src, "f"), "with an attribute")
+	if err := unix.Lsetxattr(filepath.Join(src, "f"), "user.k", []byte("v"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := copyTree(t, src, dst, Options{NoXattrs: true}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := unix.Llistxattr(filepath.Join(dst, "f"), nil); err != nil || n != 0 {
+		t.Errorf("--no-xattrs still copied xattrs (%d bytes of names, %v)", n, err)
+	}
+	compareTrees(t, src, dst, treediff.Options{IgnoreXattrs: true})
+}
+
 func TestNoOwner(t *testing.T) {
 	requireRoot(t)
 	src, dst := t.TempDir(), t.TempDir()

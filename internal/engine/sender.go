@@ -340,7 +340,7 @@ func (s *sender) walk(ctx context.Context) error {
 		s.ctl().out.send(tEntries, append(hdr.B, e.B...))
 		e.B, count = nil, 0
 	}
-	opts := scan.Options{Security: s.cfg.Options.Security, Exclude: excludeLostFound}
+	opts := scan.Options{Security: s.cfg.Options.Security, NoXattrs: s.cfg.Options.NoXattrs, Exclude: excludeLostFound}
 	err := scan.Walk(ctx, s.cfg.Source, opts, func(se *scan.Entry) error {
 		if se.Kind == scan.KindSocket {
 			s.notice(fmt.Sprintf("%s: a socket, skipped (sockets cannot be copied)", quote(se.Path)))

@@ -14,6 +14,8 @@ import (
 type Options struct {
 	// Security includes security.* extended attributes (SELinux labels, capabilities).
 	Security bool
+	// NoXattrs leaves extended attributes and ACLs out: entries carry none, and none are read.
+	NoXattrs bool
 	// Exclude reports whether a path (relative, '/'-separated) is left out, with everything
 	// below it; nil means none. MTC excludes "lost+found" at the root. Walk only.
 	Exclude func(path string, kind Kind) bool
@@ -95,6 +97,9 @@ func statRoot(fd int, root string, opts Options, xr *xattrReader) (*Entry, error
 	obj := xattrObj{dirfd: -1, dir: root, follow: true}
 	if procFDWorks() {
 		obj.dir = procPath(fd)
+	}
+	if opts.NoXattrs {
+		return e, nil
 	}
 	if e.Xattrs, err = xr.read(obj, opts.Security); err != nil {
 		return nil, pathErr("xattrs", root, "", err)
@@ -246,6 +251,9 @@ func fill(e *Entry, d dirRef, name string, linkLen int64, root string, opts Opti
 			return pathErr("readlink", root, e.Path, err)
 		}
 		e.Link = link
+	}
+	if opts.NoXattrs {
+		return nil
 	}
 	var err error
 	if e.Xattrs, err = xr.read(d.xattrObj(name), opts.Security); err != nil {

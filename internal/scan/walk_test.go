@@ -420,3 +420,18 @@ func TestWalkStreams(t *testing.T) {
 		t.Errorf("%d of %d entries still alive at the last one, want at most 10", live, len(seen))
 	}
 }
+
+func TestWalkNoXattrs(t *testing.T) {
+	root := t.TempDir()
+	f := filepath.Join(root, "f")
+	must(t, os.WriteFile(f, nil, 0o644))
+	must(t, unix.Lsetxattr(f, "user.k", []byte("v"), 0))
+	must(t, unix.Lsetxattr(root, "user.r", []byte("v"), 0))
+	for _, no := range []bool{false, true} {
+		for _, e := range collect(t, root, Options{NoXattrs: no}) {
+			if got := len(e.Xattrs); got != 0 == no {
+				t.Errorf("NoXattrs %v: %q carries %d xattrs", no, e.Path, got)
+			}
+		}
+	}
+}

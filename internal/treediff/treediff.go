@@ -16,6 +16,8 @@ type Options struct {
 	Security bool
 	// IgnoreOwner leaves uid and gid out (a copy made without root).
 	IgnoreOwner bool
+	// IgnoreXattrs leaves extended attributes and ACLs out (a copy made with --no-xattrs).
+	IgnoreXattrs bool
 	// Exclude leaves paths out of both trees, as in scan.Options.
 	Exclude func(path string, kind scan.Kind) bool
 }
@@ -45,7 +47,7 @@ var whatOrder = []string{"missing", "extra", "kind", "mode", "owner", "mtime", "
 func Compare(ctx context.Context, a, b string, opts Options) ([]Difference, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	sopts := scan.Options{Security: opts.Security, Exclude: opts.Exclude}
+	sopts := scan.Options{Security: opts.Security, NoXattrs: opts.IgnoreXattrs, Exclude: opts.Exclude}
 	c := &comparer{opts: opts, hash: newHashPool(ctx, a, b)}
 	err := c.merge(ctx, startWalk(ctx, a, sopts), startWalk(ctx, b, sopts))
 	if err != nil {

@@ -3,6 +3,7 @@ package scan
 import (
 	"os"
 	"path/filepath"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -42,6 +43,10 @@ func (r *Root) Close() error { return unix.Close(r.fd) }
 // XattrsAt returns the attributes of name inside the directory dirfd that Walk would
 // capture (the same selection, sorted by name), never following name if it is a symlink.
 func XattrsAt(dirfd int, name string, security bool) ([]Xattr, error) {
-	var xr xattrReader
+	xr := xattrReaders.Get().(*xattrReader)
+	defer xattrReaders.Put(xr)
 	return xr.read(xattrObj{dirfd: dirfd, name: name, dir: procPath(dirfd) + "/"}, security)
 }
+
+// xattrReaders keeps the buffers of XattrsAt between calls: a receiver checks every file.
+var xattrReaders = sync.Pool{New: func() any { return new(xattrReader) }}

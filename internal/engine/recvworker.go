@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 
 	"github.com/zeebo/blake3"
 	"golang.org/x/sys/unix"
@@ -137,10 +138,11 @@ func (w *worker) prepare(t *fileTask) (same bool, err error) {
 		if err != nil {
 			return false, err
 		}
-		h := blake3.New()
+		h := newHasher()
 		n, err := io.Copy(h, f)
 		if err != nil {
 			f.Close()
+			hashers.Put(h)
 			return false, fmt.Errorf("read the partial copy: %w", err)
 		}
 		t.ws.f, t.ws.h, t.ws.pos, t.ws.end, t.ws.resumed = f, h, n, n, true
@@ -176,7 +178,7 @@ func (ws *writeState) create(t *fileTask) error {
 	if err != nil {
 		return fmt.Errorf("create temporary file: %w", err)
 	}
-	ws.f, ws.h, ws.pos, ws.end = os.NewFile(uintptr(fd), tempName(t.name)), blake3.New(), 0, 0
+	ws.f, ws.h, ws.pos, ws.end = os.NewFile(uintptr(fd), tempName(t.name)), newHasher(), 0, 0
 	return nil
 }
 
@@ -286,6 +288,10 @@ func (h *hashingWriter) Write(b []byte) (int, error) {
 
 // close releases the handles and keeps the temporary file (for resume).
 func (ws *writeState) close() {
+	if ws.h != nil {
+		hashers.Put(ws.h)
+		ws.h = nil
+	}
 	if ws.f != nil {
 		ws.f.Close()
 		ws.f = nil
@@ -295,6 +301,16 @@ func (ws *writeState) close() {
 		ws.old = nil
 	}
 	ws.patcher = nil
+}
+
+// hashers keeps BLAKE3 hashers (about 10 KiB each) for reuse: a receiver of many small
+// files would otherwise allocate one per file.
+var hashers = sync.Pool{New: func() any { return blake3.New() }}
+
+func newHasher() *blake3.Hasher {
+	h := hashers.Get().(*blake3.Hasher)
+	h.Reset()
+	return h
 }
 
 // discard releases the handles and removes the temporary file.

@@ -111,6 +111,9 @@ func (s *sender) appendSmall(batch *wire.Enc, j *job) error {
 	}
 	defer f.Close()
 	size := int(j.entry.Size)
+	if batch.B == nil { // a new frame: room for a full one, instead of growing it by doubling
+		batch.B = make([]byte, 0, batchBytes+smallFile+64)
+	}
 	mark := len(batch.B)
 	batch.Uvarint(j.need.Index)
 	batch.Varint(0)

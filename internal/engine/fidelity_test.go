@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -90,6 +91,24 @@ func TestSecurityXattrsOnlyWhenAsked(t *testing.T) {
 			t.Errorf("Security %v: the target's security.ferrytest: %v", security, err)
 		}
 	}
+}
+
+// TestInheritedDefaultACL copies into a target whose root has a default ACL: new files and
+// directories inherit it on creation, and must still end up with the source's ACLs (none).
+func TestInheritedDefaultACL(t *testing.T) {
+	requireRoot(t)
+	src, dst := t.TempDir(), t.TempDir()
+	os.MkdirAll(filepath.Join(src, "sub", "deeper"), 0o755)
+	for _, f := range []string{"top", "sub/f", "sub/deeper/g"} {
+		write(t, filepath.Join(src, f), f)
+	}
+	if out, err := exec.Command("setfacl", "-d", "-m", "u:1234:rwx", dst).CombinedOutput(); err != nil {
+		t.Fatalf("setfacl: %v: %s", err, out)
+	}
+	if _, err := copyTree(t, src, dst, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	compareTrees(t, src, dst, treediff.Options{})
 }
 
 func TestNoXattrs(t *testing.T) {

@@ -387,6 +387,12 @@ func (s *session) mkdir(parent *dirNode, name string, x *entry) error {
 	if err != nil {
 		return fmt.Errorf("open directory: %w", err)
 	}
+	if fresh && !s.opts.NoXattrs {
+		if err := dropInheritedDefaultACL(fd); err != nil {
+			unix.Close(fd)
+			return err
+		}
+	}
 	d := &dirNode{path: x.Path, name: name, x: x, fd: fd, parent: parent, fresh: fresh}
 	if s.opts.Delete && !fresh {
 		d.seen = make(map[string]bool)
@@ -394,6 +400,17 @@ func (s *session) mkdir(parent *dirNode, name string, x *entry) error {
 	parent.pending++
 	s.stack = append(s.stack, d)
 	return nil
+}
+
+// dropInheritedDefaultACL removes the default ACL a new directory inherited from its parent,
+// so that the files created in it start with no ACL, as a fresh directory promises. The
+// directory's own attributes, default ACL included, are applied once its contents are done.
+func dropInheritedDefaultACL(fd int) error {
+	err := unix.Fremovexattr(fd, scan.ACLDefault)
+	if err == nil || errors.Is(err, unix.ENODATA) || errors.Is(err, unix.EOPNOTSUPP) {
+		return nil
+	}
+	return fmt.Errorf("remove the default ACL the new directory inherited: %w", err)
 }
 
 // maybeFinalize applies a directory's metadata once the walk has left it and everything in

@@ -141,3 +141,41 @@ func TestNoOwner(t *testing.T) {
 	}
 	compareTrees(t, src, dst, treediff.Options{IgnoreOwner: true})
 }
+
+func TestCreateMode(t *testing.T) {
+	file := func(mode uint32, xattrs ...string) *entry {
+		x := &entry{Entry: scan.Entry{Kind: scan.KindFile, Mode: mode}}
+		for _, n := range xattrs {
+			x.Xattrs = append(x.Xattrs, scan.Xattr{Name: n, Value: []byte("v")})
+		}
+		return x
+	}
+	umask := processUmask()
+	tests := []struct {
+		name  string
+		x     *entry
+		o     Options
+		fresh bool
+		final bool
+	}{
+		{"plain file in a new directory", file(0o600), Options{}, true, true},
+		{"existing directory", file(0o600), Options{}, false, false},
+		{"setuid", file(0o4700), Options{}, true, false},
+		{"sticky", file(0o1600), Options{}, true, false},
+		{"owner cannot write: resuming would fail", file(0o400), Options{}, true, false},
+		{"access ACL to set", file(0o600, scan.ACLAccess), Options{}, true, false},
+		{"user xattr only", file(0o600, "user.k"), Options{}, true, true},
+		{"no-xattrs: a default ACL may remain", file(0o600), Options{NoXattrs: true}, true, false},
+		{"not a file", &entry{Entry: scan.Entry{Kind: scan.KindDir, Mode: 0o700}}, Options{}, true, false},
+		{"a bit the umask removes", file(0o600 | umask&0o077), Options{}, true, umask&0o077 == 0},
+	}
+	for _, tt := range tests {
+		mode, final := createMode(tt.x, tt.o, tt.fresh)
+		if final != tt.final {
+			t.Errorf("%s: final = %v, want %v", tt.name, final, tt.final)
+		}
+		if want := map[bool]uint32{true: tt.x.Mode, false: 0o600}[final]; mode != want {
+			t.Errorf("%s: mode %#o, want %#o", tt.name, mode, want)
+		}
+	}
+}

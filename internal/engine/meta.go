@@ -3,7 +3,11 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"os"
 	"slices"
+	"strconv"
+	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -39,7 +43,7 @@ func applyMetaIn(dirfd int, name string, fd int, x *entry, o Options, fresh bool
 			return err
 		}
 	}
-	if x.Kind != scan.KindSymlink {
+	if _, set := createMode(x, o, fresh); x.Kind != scan.KindSymlink && !set {
 		var err error
 		if fd >= 0 {
 			err = unix.Fchmod(fd, x.Mode)
@@ -56,6 +60,42 @@ func applyMetaIn(dirfd int, name string, fd int, x *entry, o Options, fresh bool
 	}
 	return nil
 }
+
+// createMode is the mode to create a new regular file with, and whether that is already its
+// final mode. It is x's own mode when nothing will change it: no setuid, setgid or sticky bit
+// (which need setting after chown), no bit the umask removes, no access ACL to set (it rewrites
+// the group bits), a directory without a default ACL (fresh; it would replace the umask), and
+// owner read and write (so a partial copy can be reopened to resume). Otherwise it is 0600
+// until applyMetaIn sets the mode. Saving the chmod is a system call per file.
+func createMode(x *entry, o Options, fresh bool) (mode uint32, final bool) {
+	if x.Kind != scan.KindFile || !fresh || o.NoXattrs || x.Mode&^0o777 != 0 ||
+		x.Mode&0o600 != 0o600 || x.Mode&processUmask() != 0 || hasXattr(x, scan.ACLAccess) {
+		return 0o600, false
+	}
+	return x.Mode, true
+}
+
+func hasXattr(x *entry, name string) bool {
+	return slices.ContainsFunc(x.Xattrs, func(xa scan.Xattr) bool { return xa.Name == name })
+}
+
+// processUmask is the umask of the process, read without changing it (umask(2) can only
+// set it); all bits when it cannot be read, so that createMode never relies on it.
+var processUmask = sync.OnceValue(func() uint32 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0o777
+	}
+	for line := range strings.Lines(string(data)) {
+		if v, ok := strings.CutPrefix(line, "Umask:"); ok {
+			m, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32)
+			if err == nil {
+				return uint32(m)
+			}
+		}
+	}
+	return 0o777
+})
 
 // applyXattrs sets x's attributes and removes others that scan would have carried (a new
 // file inherits a default ACL from its directory, for one).

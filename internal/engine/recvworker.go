@@ -173,8 +173,9 @@ func digestAt(dirfd int, name string) ([]byte, error) {
 }
 
 // create opens a fresh temporary file for t.
-func (ws *writeState) create(t *fileTask) error {
-	fd, err := unix.Openat(t.dir.fd, tempName(t.name), unix.O_RDWR|unix.O_CREAT|unix.O_TRUNC|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+func (ws *writeState) create(t *fileTask, o Options) error {
+	mode, _ := createMode(t.x, o, t.dir.fresh)
+	fd, err := unix.Openat(t.dir.fd, tempName(t.name), unix.O_RDWR|unix.O_CREAT|unix.O_TRUNC|unix.O_NOFOLLOW|unix.O_CLOEXEC, mode)
 	if err != nil {
 		return fmt.Errorf("create temporary file: %w", err)
 	}
@@ -191,7 +192,7 @@ func (w *worker) write(t *fileTask, p *piece) (bool, error) {
 			ws.close()
 		}
 		if ws.f == nil {
-			if err := ws.create(t); err != nil {
+			if err := ws.create(t, w.s.opts); err != nil {
 				return false, err
 			}
 		}
@@ -255,7 +256,7 @@ func (w *worker) applyOps(t *fileTask, ops []deltaOp) error {
 		if ws.old == nil || ws.sig == nil {
 			return errors.New("delta without a signature")
 		}
-		if err := ws.create(t); err != nil {
+		if err := ws.create(t, w.s.opts); err != nil {
 			return err
 		}
 		ws.started = true

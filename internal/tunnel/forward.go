@@ -225,7 +225,10 @@ func copyLoop(dst, src net.Conn) (int64, error) {
 // read. Records that have arrived in full are gathered and written together, so bulk data
 // takes one system call per buffer; a record still on its way is never waited for before
 // writing what is there, so interactive protocols see no delay. One goroutine does it all:
-// handing buffers between goroutines costs more than it saves.
+// handing buffers between goroutines costs more than it saves. (A whole record ahead could
+// in principle be a post-handshake message after which Read waits for more; the peers send
+// those only during the handshake: session tickets, which ferry's server does not send at
+// all. Neither Go nor OpenSSL starts a key update on its own.)
 func copyFromTLS(dst net.Conn, src *Conn) (int64, error) {
 	const maxRecord = 16 << 10
 	bp := bufPool.Get().(*[]byte)

@@ -14,13 +14,15 @@ import (
 )
 
 // ServerConfig is the receiving side's policy: present the server certificate, require a
-// client certificate signed by the migration CA.
+// client certificate signed by the migration CA. No session tickets: every connection
+// authenticates in full, and after the handshake only application data flows.
 func ServerConfig(b *pki.Bundle) *tls.Config {
 	return &tls.Config{
-		MinVersion:   tls.VersionTLS13,
-		Certificates: []tls.Certificate{b.Leaf},
-		ClientAuth:   tls.RequireAndVerifyClientCert,
-		ClientCAs:    b.Roots,
+		MinVersion:             tls.VersionTLS13,
+		Certificates:           []tls.Certificate{b.Leaf},
+		ClientAuth:             tls.RequireAndVerifyClientCert,
+		ClientCAs:              b.Roots,
+		SessionTicketsDisabled: true,
 	}
 }
 

@@ -35,7 +35,7 @@ func (c *cutConn) Write(b []byte) (int, error) {
 }
 
 // receiverAt serves dst on loopback for the whole test.
-func receiverAt(t *testing.T, dst string) string {
+func receiverAt(t testing.TB, dst string) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -60,7 +60,7 @@ func receiverAt(t *testing.T, dst string) string {
 	return ln.Addr().String()
 }
 
-func sendTo(t *testing.T, addr, src string, limit int64, opts Options) (*Result, error) {
+func sendTo(t testing.TB, addr, src string, limit int64, opts Options) (*Result, error) {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -74,7 +74,7 @@ func sendTo(t *testing.T, addr, src string, limit int64, opts Options) (*Result,
 	return Send(context.Background(), conn, &SendConfig{Source: src, Volume: "vol", Options: opts})
 }
 
-func randomFile(t *testing.T, path string, size int64, seed uint64) []byte {
+func randomFile(t testing.TB, path string, size int64, seed uint64) []byte {
 	t.Helper()
 	b := make([]byte, size)
 	rand.NewChaCha8([32]byte{byte(seed)}).Read(b)

@@ -60,56 +60,195 @@ func clusterVersion(v string) string {
 	return fmt.Sprintf("apiVersion: config.openshift.io/v1\nkind: ClusterVersion\nmetadata: {name: version}\nstatus: {desired: {version: %q}}\n", v)
 }
 
-func TestPrecedenceMatrix(t *testing.T) {
-	type want struct{ https, source string }
-	tests := []struct {
-		name string
-		docs []string
-		env  map[string]string
-		want want
-	}{
-		{"CR snake wins over all", []string{mc("  https_proxy: http://cr:1\n"), clusterProxy, clusterVersion("4.14.3")}, map[string]string{"HTTPS_PROXY": "http://env:1"}, want{"http://cr:1", "spec.https_proxy"}},
-		{"CR camel wins over all", []string{mc("  httpsProxy: http://cr:1\n"), clusterProxy, clusterVersion("4.2.0")}, map[string]string{"https_proxy": "http://env:1"}, want{"http://cr:1", "spec.httpsProxy"}},
-		{"env upper over cluster", []string{mc("  stunnel_tcp_proxy: http://d:1\n"), clusterProxy, clusterVersion("4.14.3")}, map[string]string{"HTTPS_PROXY": "http://env:1"}, want{"http://env:1", "environment HTTPS_PROXY"}},
-		{"env lower over cluster", []string{clusterProxy}, map[string]string{"https_proxy": "http://env:1"}, want{"http://env:1", "environment https_proxy"}},
-		{"env upper before lower", nil, map[string]string{"HTTPS_PROXY": "http://up:1", "https_proxy": "http://low:1"}, want{"http://up:1", "environment HTTPS_PROXY"}},
-		{"cluster status on 4.2", []string{clusterProxy, clusterVersion("4.2.16")}, nil, want{"http://status-proxy:3128", "status.httpsProxy"}},
-		{"cluster status on 4.14", []string{clusterProxy, clusterVersion("4.14.0")}, nil, want{"http://status-proxy:3128", "status.httpsProxy"}},
-		{"cluster status, version unknown", []string{clusterProxy}, nil, want{"http://status-proxy:3128", "status.httpsProxy"}},
-		{"cluster spec when no status", []string{strings.Replace(clusterProxy, "status: {httpsProxy: \"http://status-proxy:3128\", noProxy: \".cluster.local,10.0.0.0/16\"}", "", 1)}, nil, want{"http://spec-proxy:3128", "spec.httpsProxy (no status yet)"}},
-		{"no cluster proxy on 4.1", []string{clusterProxy, clusterVersion("4.1.34")}, nil, want{"", ""}},
-		{"no cluster proxy on 3.11", []string{clusterProxy, clusterVersion("v3.11.0")}, nil, want{"", ""}},
-		{"4.1 takes the CR", []string{mc("  https_proxy: http://cr:1\n"), clusterProxy, clusterVersion("4.1.0")}, nil, want{"http://cr:1", "spec.https_proxy"}},
-		{"4.1 takes the environment", []string{clusterProxy, clusterVersion("4.1.0")}, map[string]string{"HTTPS_PROXY": "http://env:1"}, want{"http://env:1", "environment HTTPS_PROXY"}},
-		{"nothing anywhere", nil, nil, want{"", ""}},
+// The rules of reference.md ("Proxy precedence"), written out here apart from Resolve so
+// that a reader can check them against the document: for each of HTTP_PROXY, HTTPS_PROXY
+// and NO_PROXY, the MigrationController's value, else the environment's, else the
+// cluster Proxy's status, else its spec. Clusters older than 4.2 have no cluster-wide
+// proxy; without a ClusterVersion the Proxy object applies (it only exists from 4.2).
+// The data path never inherits any of them.
+var clusterProxyApplies = map[string]bool{"": true, "4.1.34": false, "v3.11.0": false, "4.2.0": true, "4.14.3": true}
+
+// sources says where a setting is written.
+type sources struct{ cr, env, status, spec bool }
+
+// expectedWinner is the source whose value is in force: "cr", "env", "status", "spec" or "".
+func expectedWinner(s sources, version string) string {
+	switch {
+	case s.cr:
+		return "cr"
+	case s.env:
+		return "env"
+	case !clusterProxyApplies[version]:
+		return ""
+	case s.status:
+		return "status"
+	case s.spec:
+		return "spec"
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			in := readString(t, strings.Join(tt.docs, "---\n"))
-			in.Env = tt.env
-			e, err := Resolve(in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := want{}
-			if e.HTTPSProxy != nil {
-				got = want{e.HTTPSProxy.Raw(), e.HTTPSProxy.Source}
-			}
-			if got.https != tt.want.https || !strings.Contains(got.source, tt.want.source) {
-				t.Fatalf("https proxy %+v, want %+v", got, tt.want)
-			}
-			if old := clusterVersionIn(tt.docs); old == "4.1.34" || old == "v3.11.0" || old == "4.1.0" {
-				if e.Cluster.ClusterProxyApplies || !strings.Contains(e.Cluster.Reason, "no cluster-wide proxy") {
-					t.Errorf("cluster info %+v", e.Cluster)
+	return ""
+}
+
+// matrixField is one of the three API proxy settings, with its spellings.
+type matrixField struct {
+	env, snake, camel string
+	get               func(*Effective) *Value
+}
+
+var matrixFields = []matrixField{
+	{"HTTP_PROXY", "http_proxy", "httpProxy", func(e *Effective) *Value { return e.HTTPProxy }},
+	{"HTTPS_PROXY", "https_proxy", "httpsProxy", func(e *Effective) *Value { return e.HTTPSProxy }},
+	{"NO_PROXY", "no_proxy", "noProxy", func(e *Effective) *Value { return e.NoProxy }},
+}
+
+// value is what source who writes for the field: distinct per source, so the winner shows.
+func (f matrixField) value(who string) string {
+	if f.env == "NO_PROXY" {
+		return who + ".example.com"
+	}
+	return "http://" + who + ".example.com:3128"
+}
+
+// wantSource is the part of Value.Source that names the winner.
+func (f matrixField) wantSource(winner, crKey, envKey string) string {
+	return map[string]string{
+		"cr": "spec." + crKey, "env": "environment " + envKey,
+		"status": "status." + f.camel, "spec": "spec." + f.camel + " (no status yet)",
+	}[winner]
+}
+
+const dataProxy = "http://data.example.com:3128"
+
+// matrixInputs writes the field into each source of s, spelled crKey and envKey.
+func matrixInputs(t *testing.T, f matrixField, s sources, version, crKey, envKey string) Inputs {
+	t.Helper()
+	var docs []string
+	if s.cr {
+		docs = append(docs, mc(fmt.Sprintf("  %s: %q\n  stunnel_tcp_proxy: %s\n", crKey, f.value("cr"), dataProxy)))
+	}
+	if s.status || s.spec {
+		doc := "apiVersion: config.openshift.io/v1\nkind: Proxy\nmetadata: {name: cluster}\n"
+		if s.spec {
+			doc += fmt.Sprintf("spec: {%s: %q}\n", f.camel, f.value("spec"))
+		}
+		if s.status {
+			doc += fmt.Sprintf("status: {%s: %q}\n", f.camel, f.value("status"))
+		}
+		docs = append(docs, doc)
+	}
+	if version != "" {
+		docs = append(docs, clusterVersion(version))
+	}
+	var in Inputs
+	if err := readDocuments("matrix.yaml", []byte(strings.Join(docs, "---\n")), &in); err != nil {
+		t.Fatal(err)
+	}
+	in.Env = map[string]string{}
+	if s.env {
+		in.Env[envKey] = f.value("env")
+	}
+	return in
+}
+
+func TestPrecedenceMatrix(t *testing.T) {
+	sourceSets := []struct {
+		name string
+		s    sources
+	}{
+		{"CR only", sources{cr: true}},
+		{"env only", sources{env: true}},
+		{"Proxy status only", sources{status: true}},
+		{"Proxy spec only", sources{spec: true}},
+		{"Proxy status and spec", sources{status: true, spec: true}},
+		{"CR and env", sources{cr: true, env: true}},
+		{"env and Proxy", sources{env: true, status: true, spec: true}},
+		{"all three", sources{cr: true, env: true, status: true, spec: true}},
+	}
+	versions := []string{"", "4.1.34", "v3.11.0", "4.2.0", "4.14.3"}
+	for _, version := range versions {
+		for _, set := range sourceSets {
+			for _, f := range matrixFields {
+				for _, crKey := range []string{f.snake, f.camel} {
+					for _, envKey := range []string{f.env, strings.ToLower(f.env)} {
+						name := fmt.Sprintf("%s/%s/%s/%s,%s", versionName(version), set.name, f.env, crKey, envKey)
+						t.Run(name, func(t *testing.T) {
+							checkMatrixCase(t, f, set.s, version, crKey, envKey)
+						})
+					}
 				}
-				if !hasIgnored(e, "Proxy cluster") {
-					t.Errorf("the unused cluster proxy is not reported: %+v", e.Ignored)
-				}
 			}
-			if len(e.DataProxies) > 0 && e.DataProxies[0].Raw() == got.https {
-				t.Error("data path inherited an API proxy")
-			}
-		})
+		}
+	}
+}
+
+func versionName(v string) string {
+	if v == "" {
+		return "no ClusterVersion"
+	}
+	return "OpenShift " + v
+}
+
+func checkMatrixCase(t *testing.T, f matrixField, s sources, version, crKey, envKey string) {
+	e, err := Resolve(matrixInputs(t, f, s, version, crKey, envKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	winner := expectedWinner(s, version)
+	got := f.get(e)
+	switch {
+	case winner == "" && got != nil:
+		t.Errorf("%s = %q from %s, want unset", f.env, got.Raw(), got.Source)
+	case winner != "" && got == nil:
+		t.Errorf("%s unset, want %q from %s", f.env, f.value(winner), winner)
+	case winner != "" && (got.Raw() != f.value(winner) || !strings.Contains(got.Source, f.wantSource(winner, crKey, envKey))):
+		t.Errorf("%s = %q from %s, want %q from %s", f.env, got.Raw(), got.Source, f.value(winner), f.wantSource(winner, crKey, envKey))
+	}
+	for _, other := range matrixFields {
+		if other.env != f.env && other.get(e) != nil {
+			t.Errorf("%s set by a source of %s: %+v", other.env, f.env, other.get(e))
+		}
+	}
+	if e.Cluster.ClusterProxyApplies != clusterProxyApplies[version] {
+		t.Errorf("cluster proxy applies = %v on %q (%s)", e.Cluster.ClusterProxyApplies, version, e.Cluster.Reason)
+	}
+	reported := hasIgnored(e, "Proxy cluster") && hasIgnored(e, f.env)
+	if wantReported := !clusterProxyApplies[version] && (s.status || s.spec) && !s.cr && !s.env; reported != wantReported {
+		t.Errorf("the unused cluster Proxy reported: %v, want %v: %+v", reported, wantReported, e.Ignored)
+	}
+	checkDataPath(t, e, s.cr)
+}
+
+// checkDataPath: the data path holds the CR's stunnel_tcp_proxy and nothing inherited.
+func checkDataPath(t *testing.T, e *Effective, fromCR bool) {
+	t.Helper()
+	var raws []string
+	for _, v := range e.DataProxies {
+		raws = append(raws, v.Raw())
+	}
+	want := []string{}
+	if fromCR {
+		want = []string{dataProxy}
+	}
+	if strings.Join(raws, " ") != strings.Join(want, " ") {
+		t.Errorf("data path %v, want %v", raws, want)
+	}
+}
+
+func TestEnvironmentSpelling(t *testing.T) {
+	for _, tt := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"HTTPS_PROXY": "http://up:1", "https_proxy": "http://low:1"}, "environment HTTPS_PROXY"},
+		{map[string]string{"HTTPS_PROXY": "", "https_proxy": "http://low:1"}, "environment https_proxy"},
+		{map[string]string{"https_proxy": "http://low:1"}, "environment https_proxy"},
+	} {
+		e, err := Resolve(Inputs{Env: tt.env})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.HTTPSProxy == nil || e.HTTPSProxy.Source != tt.want {
+			t.Errorf("%v: https proxy %+v, want from %s", tt.env, e.HTTPSProxy, tt.want)
+		}
 	}
 }
 
@@ -195,16 +334,6 @@ func TestOptionsAndIgnoredFields(t *testing.T) {
 			t.Errorf("a typo is not called one: %+v", ig)
 		}
 	}
-}
-
-func clusterVersionIn(docs []string) string {
-	for _, d := range docs {
-		if i := strings.Index(d, "version: \""); i >= 0 {
-			rest := d[i+len("version: \""):]
-			return rest[:strings.IndexByte(rest, '"')]
-		}
-	}
-	return ""
 }
 
 func hasIgnored(e *Effective, field string) bool {

@@ -34,22 +34,85 @@ type Ignored struct {
 // camelAliases are the spellings MTC accepts besides snake case.
 var camelAliases = map[string]string{"httpProxy": "http_proxy", "httpsProxy": "https_proxy", "noProxy": "no_proxy"}
 
-// mtcUnused are MigrationController fields MTC knows that concern parts of MTC ferry does
-// not have; they are reported, not treated as mistakes.
-var mtcUnused = map[string]string{
-	"mig_controller_limits_cpu": "controller pod limits", "mig_controller_limits_memory": "controller pod limits",
-	"mig_controller_requests_cpu": "controller pod requests", "mig_controller_requests_memory": "controller pod requests",
-	"migration_velero": "Velero installation", "migration_controller": "component installation", "migration_ui": "component installation",
-	"mig_pv_limit": "migration plan limits", "mig_pod_limit": "migration plan limits", "mig_namespace_limit": "migration plan limits",
-	"migration_stage_image_fqin": "indirect volume migration", "migration_registry_image_fqin": "image migration",
-	"rsync_transfer_image_fqin": "MTC's rsync image (ferry runs its own image)", "migration_registry_readiness_timeout": "image migration",
-	"migration_registry_liveness_timeout": "image migration", "disable_image_migration": "image migration",
-	"disable_pv_migration": "resource migration", "excluded_resources": "resource migration",
-	"enable_dvm_pv_resizing": "PV resizing", "stunnel_pod_cpu_limits": "MTC's separate stunnel pod (ferry has none)",
-	"stunnel_pod_cpu_requests": "MTC's separate stunnel pod (ferry has none)", "stunnel_pod_memory_limits": "MTC's separate stunnel pod (ferry has none)",
-	"stunnel_pod_memory_requests": "MTC's separate stunnel pod (ferry has none)", "olm_managed": "operator management",
-	"cluster_name": "operator management", "azure_resource_group": "Velero on Azure", "restic_timeout": "Velero file-system backup",
-	"velero_plugin_fqin": "Velero", "mig_ui_cluster_api_endpoint": "MTC web console", "version": "operator version",
+// mtcUnused are MigrationController fields MTC knows (its operator's defaults,
+// roles/migrationcontroller/defaults/main.yml in konveyor/mig-operator, and its documented
+// settings) that concern parts of MTC ferry does not have. They are reported as MTC
+// settings ferry does not use, not as mistakes. The value says what the field is for.
+var mtcUnused = fieldsFor(
+	group("controller pod resources", "mig_controller_limits_cpu", "mig_controller_limits_memory", "mig_controller_requests_cpu", "mig_controller_requests_memory"),
+	group("MTC's controller image", "mig_controller_image", "mig_controller_repo", "mig_controller_version", "mig_controller_image_fqin"),
+	group("MTC's controller cache", "mig_controller_enable_cache"),
+	group("component installation", "migration_velero", "migration_controller", "migration_ui",
+		"controller_state", "ui_state", "velero_state", "log_reader_state"),
+	group("MTC's log reader pod", "migration_log_reader", "mig_log_reader_repo", "mig_log_reader_image", "mig_log_reader_version", "mig_log_reader_image_fqin"),
+	group("migration plan limits", "mig_pv_limit", "mig_pod_limit", "mig_namespace_limit"),
+	group("indirect volume migration", "migration_stage_image", "migration_stage_repo", "migration_stage_version", "migration_stage_image_fqin"),
+	group("image migration", "migration_registry_image", "migration_registry_repo", "migration_registry_version", "migration_registry_image_fqin",
+		"migration_registry_readiness_timeout", "migration_registry_liveness_timeout", "exposed_registry_validation_path",
+		"disable_image_migration", "disable_image_copy"),
+	group("MTC's rsync image (ferry runs its own image)", "rsync_transfer_image", "rsync_transfer_repo", "rsync_transfer_version", "rsync_transfer_image_fqin"),
+	group("resource migration", "disable_pv_migration", "excluded_resources", "mig_pv_move_storageclasses"),
+	group("PV resizing", "enable_dvm_pv_resizing", "enable_intelligent_pv_resize", "pv_resizing_threshold"),
+	group("MTC's separate stunnel pod (ferry has none)", "stunnel_pod_cpu_limits", "stunnel_pod_cpu_requests", "stunnel_pod_memory_limits", "stunnel_pod_memory_requests"),
+	group("operator management", "olm_managed", "cluster_name", "version", "mig_operator_version", "mig_namespace", "registry", "project", "configmap_secret"),
+	group("migration hooks", "hook_runner_image", "hook_runner_repo", "hook_runner_version", "hook_runner_image_fqin"),
+	group("MTC's web console", "mig_ui_cluster_api_endpoint", "mig_ui_configmap_data", "mig_ui_configmap_name", "mig_ui_config_namespace",
+		"mig_ui_image", "mig_ui_oauth_user_scope", "mig_ui_oauth_redirect_url", "mig_ui_oauth_secret", "mig_ui_repo", "mig_ui_version",
+		"mig_ui_image_fqin", "cors_origins", "deprecated_cors_configuration", "discovery_collect_events", "discovery_volume_path"),
+	group("tracing of MTC's controller", "jaeger_enabled"),
+	group("Velero", "velero_image", "velero_repo", "velero_version", "velero_image_fqin", "velero_plugin_image", "velero_plugin_repo",
+		"velero_plugin_version", "velero_plugin_fqin", "velero_restic_restore_helper_image", "velero_restic_restore_helper_repo",
+		"velero_restic_restore_helper_version", "velero_restic_restore_helper_fqin", "velero_aws_plugin_image", "velero_aws_plugin_repo",
+		"velero_aws_plugin_version", "velero_aws_plugin_fqin", "velero_gcp_plugin_image", "velero_gcp_plugin_repo", "velero_gcp_plugin_version",
+		"velero_gcp_plugin_fqin", "velero_azure_plugin_image", "velero_azure_plugin_repo", "velero_azure_plugin_version",
+		"velero_azure_plugin_fqin", "velero_aws_secret_name", "velero_gcp_secret_name", "velero_azure_secret_name", "velero_debug",
+		"velero_qps", "velero_burst"),
+	group("Velero on Azure", "azure_resource_group"),
+	group("Velero file-system backup (restic)", "restic_timeout", "restic_pv_host_path", "restic_supplemental_groups"),
+	group("Multicloud Object Gateway storage", "noobaa", "noobaa_expected_crds", "noobaa_admin_secret", "noobaa_system_namespace",
+		"noobaa_mig_bucket_name", "noobaa_s3_endpoint_proto", "noobaa_system_core_cpu", "noobaa_system_core_mem", "noobaa_system_db_cpu",
+		"noobaa_system_db_mem", "noobaa_system_endpoints_cpu", "noobaa_system_endpoints_mem", "noobaa_system_endpoints_pod_count"),
+)
+
+// mtcReplaced are MTC settings for things ferry does its own way; the value is the whole
+// reason, for a field whose absence of effect a user must not misread.
+var mtcReplaced = map[string]string{
+	"stunnel_verify_ca": "an MTC setting for stunnel's peer verification; ferry always verifies the peer against the " +
+		"migration CA (mutual TLS 1.3), and this setting cannot turn verification off",
+	"stunnel_verify_ca_level": "an MTC setting for stunnel's peer verification; ferry always verifies the peer's whole " +
+		"chain against the migration CA, and this setting cannot lower that",
+	"proxy_secret_name": "an MTC setting naming the Secret MTC's operator copies the proxy settings into for its own pods; " +
+		"ferry reads the proxies from this MigrationController, the environment and the cluster Proxy directly",
+	"image_pull_policy": "an MTC setting for the pull policy of MTC's images; ferry's pods run ferry's image with " +
+		"Kubernetes' default policy (Always for :latest, IfNotPresent otherwise)",
+}
+
+type fieldGroup struct {
+	what   string
+	fields []string
+}
+
+func group(what string, fields ...string) fieldGroup { return fieldGroup{what, fields} }
+
+func fieldsFor(groups ...fieldGroup) map[string]string {
+	out := map[string]string{}
+	for _, g := range groups {
+		for _, f := range g.fields {
+			out[f] = g.what
+		}
+	}
+	return out
+}
+
+// untypedReason is why a field the spec does not type is not used.
+func untypedReason(key string) string {
+	if why, ok := mtcReplaced[key]; ok {
+		return why
+	}
+	if what, ok := mtcUnused[key]; ok {
+		return "an MTC setting for " + what + "; ferry does not use it"
+	}
+	return "unknown field: not an MTC or ferry setting (misspelt?)"
 }
 
 // DecodeController reads a MigrationController object (JSON). Type errors name the field.
@@ -74,11 +137,7 @@ func DecodeController(obj map[string]any, ref string) (*Controller, []Ignored, e
 		ptr, typed := fields[name]
 		if !typed {
 			c.Spec.Other[key] = spec[key]
-			reason := "unknown field: not an MTC or ferry setting (misspelt?)"
-			if what, ok := mtcUnused[key]; ok {
-				reason = "an MTC setting for " + what + "; ferry does not use it"
-			}
-			ignored = append(ignored, Ignored{Field: "spec." + key, Reason: reason})
+			ignored = append(ignored, Ignored{Field: "spec." + key, Reason: untypedReason(key)})
 			continue
 		}
 		if prev, dup := c.Spelled[name]; dup {

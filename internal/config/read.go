@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/dynamic"
@@ -137,30 +139,43 @@ func remarshal(v any, out any) error {
 
 // ReadCluster reads the MigrationController in namespace (the one named
 // migration-controller, or the only one), the Proxy "cluster" and the ClusterVersion
-// "version". Objects or resource types the cluster does not have are simply absent.
+// "version". Objects or resource types the cluster does not have are simply absent. A
+// Proxy or ClusterVersion the caller may not read (RBAC) is treated as absent too, and
+// recorded in in.Unreadable so that the output can say so.
 func ReadCluster(ctx context.Context, dc dynamic.Interface, namespace string, in *Inputs) error {
 	list, err := dc.Resource(MigrationControllers).Namespace(namespace).List(ctx, metav1.ListOptions{})
 	switch {
 	case absent(err):
 	case err != nil:
 		return fmt.Errorf("list MigrationControllers in %s: %w", namespace, err)
-	case len(list.Items) > 0:
-		pick := list.Items[0]
-		for _, it := range list.Items {
-			if it.GetName() == "migration-controller" {
-				pick = it
-			}
-		}
-		if err := addObject(pick.Object, "cluster", in); err != nil {
+	default:
+		pick, err := pickController(list.Items, namespace)
+		if err != nil {
 			return err
+		}
+		if pick != nil {
+			if err := addObject(pick.Object, "cluster", in); err != nil {
+				return err
+			}
 		}
 	}
 	for _, o := range []struct {
 		gvr  schema.GroupVersionResource
 		name string
-	}{{Proxies, "cluster"}, {ClusterVersions, "version"}} {
+		lost string
+	}{
+		{Proxies, "cluster", "the cluster-wide proxy is not applied"},
+		{ClusterVersions, "version", "the cluster version is unknown: a cluster Proxy, if read, applies"},
+	} {
 		obj, err := dc.Resource(o.gvr).Get(ctx, o.name, metav1.GetOptions{})
 		if absent(err) {
+			continue
+		}
+		if apierrors.IsForbidden(err) {
+			in.Unreadable = append(in.Unreadable, Unreadable{
+				Object: fmt.Sprintf("%s.%s %q", o.gvr.Resource, o.gvr.Group, o.name),
+				Reason: fmt.Sprintf("forbidden: treated as absent, so %s; grant get on it, or set the proxies in the MigrationController", o.lost),
+			})
 			continue
 		}
 		if err != nil {
@@ -171,6 +186,29 @@ func ReadCluster(ctx context.Context, dc dynamic.Interface, namespace string, in
 		}
 	}
 	return nil
+}
+
+// DefaultControllerName is the name MTC's documentation gives the MigrationController.
+const DefaultControllerName = "migration-controller"
+
+// pickController is the MigrationController named migration-controller, else the only
+// one; nil when there is none.
+func pickController(items []unstructured.Unstructured, namespace string) (*unstructured.Unstructured, error) {
+	var names []string
+	for i := range items {
+		if items[i].GetName() == DefaultControllerName {
+			return &items[i], nil
+		}
+		names = append(names, items[i].GetName())
+	}
+	switch len(items) {
+	case 0:
+		return nil, nil
+	case 1:
+		return &items[0], nil
+	}
+	return nil, fmt.Errorf("read the MigrationController of %s: there are %d (%s) and none is named %s, the one ferry reads, as MTC does: keep one, or create the one to use under that name",
+		namespace, len(items), strings.Join(names, ", "), DefaultControllerName)
 }
 
 func absent(err error) bool {

@@ -34,24 +34,42 @@ type Inputs struct {
 	ClusterVersion string // status.desired.version of ClusterVersion "version"; "" when unknown
 	VersionRef     string
 	Ignored        []Ignored // found while reading
+	// Unreadable are cluster objects ReadCluster was not allowed to read; they are
+	// treated as absent.
+	Unreadable []Unreadable
+}
+
+// Unreadable is a cluster object that could not be read, and what that means.
+type Unreadable struct {
+	Object string `json:"object"`
+	Reason string `json:"reason"`
 }
 
 // Value is one effective setting and where it came from. Value is safe to print.
 type Value struct {
 	Value  string `json:"value"`
 	Source string `json:"source"`
-	raw    string
+	// Note qualifies the setting (who uses it, what ferry makes of it), when needed.
+	Note  string `json:"note,omitempty"`
+	raw   string
+	field string
 }
 
 // Raw is the value with its password, for the code that dials.
 func (v *Value) Raw() string { return v.raw }
 
-func newValue(raw, source string, secret bool) *Value {
-	shown := raw
+// Field is the field or variable the value was read from, as written: spec.httpsProxy,
+// HTTPS_PROXY, Proxy cluster status.httpsProxy.
+func (v *Value) Field() string { return v.field }
+
+// masked returns a copy of v that shows its URL's password masked when secret.
+func (v *Value) masked(secret bool) *Value {
+	out := *v
+	out.Value = v.raw
 	if secret {
-		shown = proxy.Redact(raw)
+		out.Value = proxy.Redact(v.raw)
 	}
-	return &Value{Value: shown, Source: source, raw: raw}
+	return &out
 }
 
 // Effective is the outcome: the settings in force and what was left aside.
@@ -63,24 +81,31 @@ type Effective struct {
 	DataProxies []*Value `json:"data_proxies"`
 	// Transfer holds ferry options taken from rsync_* fields, by ferry flag name.
 	Transfer map[string]*Value `json:"transfer,omitempty"`
-	// Endpoint and resources for migrations (rsync_endpoint_type and friends).
+	// Migration holds what the MigrationController says about the migrations' endpoint
+	// and pods (rsync_endpoint_type, cluster_subdomain, the rsync pods' resources,
+	// supplemental groups and privileges), by MTC field name (MigrationFields).
+	Migration map[string]*Value `json:"migration,omitempty"`
+	// Cluster is what ferry learnt of the cluster: its version, whether its Proxy applies.
 	Cluster ClusterInfo `json:"cluster"`
 	Ignored []Ignored   `json:"ignored"`
 }
 
-// ClusterInfo says what ferry learnt of the cluster.
+// ClusterInfo says what ferry learnt of the cluster: its OpenShift version, whether the
+// cluster-wide Proxy applies and why, and which objects it was not allowed to read.
 type ClusterInfo struct {
-	Version             string `json:"version,omitempty"`
-	ClusterProxyApplies bool   `json:"cluster_proxy_applies"`
-	Reason              string `json:"reason"`
+	Version             string       `json:"version,omitempty"`
+	ClusterProxyApplies bool         `json:"cluster_proxy_applies"`
+	Reason              string       `json:"reason"`
+	Unreadable          []Unreadable `json:"unreadable,omitempty"`
 }
 
 // Resolve applies the rules: for talking to API servers, each of HTTP_PROXY, HTTPS_PROXY
 // and NO_PROXY comes from the MigrationController, else the environment, else the cluster
 // Proxy (status, then spec; not before OpenShift 4.2). The data path uses only
-// stunnel_tcp_proxy (or ferry's chain), never the HTTP(S) proxies.
+// stunnel_tcp_proxy (or ferry's chain), never the HTTP(S) proxies. An empty value is
+// unset wherever it is written (MTC's operator templates default these fields to "").
 func Resolve(in Inputs) (*Effective, error) {
-	e := &Effective{Ignored: append([]Ignored(nil), in.Ignored...), DataProxies: []*Value{}}
+	e := &Effective{Ignored: append([]Ignored{}, in.Ignored...), DataProxies: []*Value{}}
 	e.Cluster = clusterInfo(in)
 	var spec specView
 	if in.Controller != nil {
@@ -98,15 +123,14 @@ func Resolve(in Inputs) (*Effective, error) {
 		{&e.NoProxy, "no_proxy", "NO_PROXY", func(p ProxyFields) string { return p.NoProxy }, false},
 	} {
 		val := spec.get(v.field)
-		switch {
-		case val != nil:
-		case envValue(in.Env, v.env) != nil:
+		if val == nil {
 			val = envValue(in.Env, v.env)
-		case in.ClusterProxy != nil:
+		}
+		if val == nil && in.ClusterProxy != nil {
 			val = clusterValue(in.ClusterProxy, v.cluster, v.env, e)
 		}
 		if val != nil {
-			*v.dst = newValue(val.raw, val.Source, v.secret)
+			*v.dst = val.masked(v.secret)
 		}
 	}
 	if err := e.validate(); err != nil {
@@ -118,6 +142,7 @@ func Resolve(in Inputs) (*Effective, error) {
 	if err := e.transfer(spec); err != nil {
 		return nil, err
 	}
+	e.migration(spec)
 	return e, nil
 }
 
@@ -125,41 +150,76 @@ func Resolve(in Inputs) (*Effective, error) {
 type specView struct{ c *Controller }
 
 func (s specView) source(field string) string {
-	return fmt.Sprintf("MigrationController %s spec.%s%s", s.c.Ref, s.c.Spelled[field], s.c.Where)
+	return s.sourceOf("spec." + s.c.Spelled[field])
 }
 
+// sourceOf names a part of the spec ("spec.rsync_opt_extras --checksum") in the controller.
+func (s specView) sourceOf(part string) string {
+	return fmt.Sprintf("MigrationController %s %s%s", s.c.Ref, part, s.c.Where)
+}
+
+// get is a typed field's value, nil when the field is not written or is empty.
 func (s specView) get(field string) *Value {
 	if s.c == nil || s.c.Spelled[field] == "" {
 		return nil
 	}
-	sp := s.c.Spec
-	raw := map[string]string{"http_proxy": sp.HTTPProxy, "https_proxy": sp.HTTPSProxy, "no_proxy": sp.NoProxy, "stunnel_tcp_proxy": sp.StunnelTCPProxy}[field]
-	return &Value{raw: raw, Source: s.source(field)}
+	raw, ok := fieldString(specFields(&s.c.Spec)[field])
+	if !ok {
+		return nil
+	}
+	return &Value{raw: raw, Source: s.source(field), field: "spec." + s.c.Spelled[field]}
 }
 
+// fieldString is a typed scalar field as text; false when it is unset or empty.
+func fieldString(ptr any) (string, bool) {
+	switch p := ptr.(type) {
+	case *string:
+		v := strings.TrimSpace(*p)
+		return v, v != ""
+	case **bool:
+		if *p != nil {
+			return strconv.FormatBool(**p), true
+		}
+	case **int64:
+		if *p != nil {
+			return strconv.FormatInt(**p, 10), true
+		}
+	}
+	return "", false
+}
+
+// envValue is the variable name, else its lower-case spelling; an empty one is unset.
 func envValue(env map[string]string, name string) *Value {
 	for _, n := range []string{name, strings.ToLower(name)} {
-		if v, ok := env[n]; ok && v != "" {
-			return &Value{raw: v, Source: "environment " + n}
+		if v := strings.TrimSpace(env[n]); v != "" {
+			return &Value{raw: v, Source: "environment " + n, field: n}
 		}
 	}
 	return nil
 }
 
+// clusterValue is a field of the cluster Proxy: its status, else its spec (a Proxy the
+// cluster network operator has not yet processed has no status).
 func clusterValue(p *ClusterProxy, pick func(ProxyFields) string, name string, e *Effective) *Value {
+	status, spec := strings.TrimSpace(pick(p.Status)), strings.TrimSpace(pick(p.Spec))
 	if !e.Cluster.ClusterProxyApplies {
-		if pick(p.Status) != "" || pick(p.Spec) != "" {
+		if status != "" || spec != "" {
 			e.Ignored = append(e.Ignored, Ignored{Field: "Proxy " + p.Ref + " " + name, Reason: e.Cluster.Reason})
 		}
 		return nil
 	}
-	if v := pick(p.Status); v != "" {
-		return &Value{raw: v, Source: fmt.Sprintf("Proxy %s status.%s", p.Ref, camel(name))}
+	field := func(part string) string { return fmt.Sprintf("Proxy %s %s.%s", p.Ref, part, camel(name)) }
+	if status != "" {
+		return &Value{raw: status, Source: field("status"), field: field("status")}
 	}
-	if v := pick(p.Spec); v != "" {
-		return &Value{raw: v, Source: fmt.Sprintf("Proxy %s spec.%s (no status yet)", p.Ref, camel(name))}
+	if spec == "" {
+		return nil
 	}
-	return nil
+	label := " (no status yet)"
+	if p.Status != (ProxyFields{}) {
+		label = fmt.Sprintf(" (status has no %s)", camel(name))
+	}
+	return &Value{raw: spec, Source: field("spec") + label, field: field("spec")}
 }
 
 func camel(env string) string {
@@ -167,6 +227,12 @@ func camel(env string) string {
 }
 
 func clusterInfo(in Inputs) ClusterInfo {
+	info := versionInfo(in)
+	info.Unreadable = append(info.Unreadable, in.Unreadable...)
+	return info
+}
+
+func versionInfo(in Inputs) ClusterInfo {
 	if in.ClusterVersion == "" {
 		return ClusterInfo{ClusterProxyApplies: true, Reason: "cluster version unknown: a cluster Proxy object, if any, applies"}
 	}

@@ -1,0 +1,51 @@
+package config
+
+import (
+	"strings"
+
+	"github.com/ferrydvm/ferry/api/v1alpha1"
+)
+
+// MigrationFields are the MigrationController fields about the migrations' endpoint and
+// pods, in the order explain prints them. kube.Spec.Apply and the controller use them.
+var MigrationFields = []string{
+	"rsync_endpoint_type", "cluster_subdomain",
+	"source_rsync_pod_cpu_requests", "source_rsync_pod_memory_requests",
+	"source_rsync_pod_cpu_limits", "source_rsync_pod_memory_limits",
+	"target_rsync_pod_cpu_requests", "target_rsync_pod_memory_requests",
+	"target_rsync_pod_cpu_limits", "target_rsync_pod_memory_limits",
+	"src_supplemental_groups", "target_supplemental_groups",
+	"migration_rsync_privileged", "migration_rsync_super_privileged",
+}
+
+// migration records the MigrationFields that are set, with notes where ferry's use
+// differs from MTC's.
+func (e *Effective) migration(spec specView) {
+	for _, field := range MigrationFields {
+		v := spec.get(field)
+		if v == nil {
+			continue
+		}
+		v = v.masked(false)
+		v.Note = migrationNote(field, v.raw)
+		if e.Migration == nil {
+			e.Migration = map[string]*Value{}
+		}
+		e.Migration[field] = v
+	}
+}
+
+func migrationNote(field, value string) string {
+	switch field {
+	case "rsync_endpoint_type":
+		for _, t := range []v1alpha1.EndpointType{v1alpha1.EndpointRoute, v1alpha1.EndpointIngress, v1alpha1.EndpointLoadBalancer, v1alpha1.EndpointNodePort} {
+			if strings.EqualFold(value, string(t)) {
+				return "used by the controller for DVMs without spec.endpoint; ferry migrate uses --endpoint"
+			}
+		}
+		return "not an endpoint ferry has (Route, Ingress, LoadBalancer, NodePort): the controller refuses DVMs without spec.endpoint"
+	case "migration_rsync_super_privileged":
+		return "ferry runs its pods privileged, as migration_rsync_privileged does"
+	}
+	return ""
+}

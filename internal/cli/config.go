@@ -145,7 +145,11 @@ func writeExplain(w io.Writer, e *config.Effective, forResult map[string]string)
 			fmt.Fprintf(tw, "  %s\t(not set)\t\n", name)
 			return
 		}
-		fmt.Fprintf(tw, "  %s\t%s\tfrom %s\n", name, v.Value, v.Source)
+		note := ""
+		if v.Note != "" {
+			note = "; " + v.Note
+		}
+		fmt.Fprintf(tw, "  %s\t%s\tfrom %s%s\n", name, v.Value, v.Source, note)
 	}
 	fmt.Fprintln(tw, "API proxies (for talking to API servers):")
 	show("HTTP_PROXY", e.HTTPProxy)
@@ -159,14 +163,25 @@ func writeExplain(w io.Writer, e *config.Effective, forResult map[string]string)
 		show(fmt.Sprintf("%d.", i+1), v)
 	}
 	if len(e.Transfer) > 0 {
-		fmt.Fprintln(tw, "Transfer options:")
-		for _, flag := range []string{"bwlimit", "delete", "retries", "checksum", "compress"} {
+		fmt.Fprintln(tw, "Transfer options (ferry migrate and the controller):")
+		for _, flag := range config.TransferFlags {
 			if v := e.Transfer[flag]; v != nil {
 				show("--"+flag, v)
 			}
 		}
 	}
+	if len(e.Migration) > 0 {
+		fmt.Fprintln(tw, "Migration endpoint and pods (ferry migrate and the controller):")
+		for _, field := range config.MigrationFields {
+			if v := e.Migration[field]; v != nil {
+				show(field, v)
+			}
+		}
+	}
 	fmt.Fprintf(tw, "Cluster: %s\n", e.Cluster.Reason)
+	for _, u := range e.Cluster.Unreadable {
+		fmt.Fprintf(tw, "  could not read %s: %s\n", u.Object, u.Reason)
+	}
 	if len(e.Ignored) > 0 {
 		fmt.Fprintln(tw, "Not used:")
 		for _, ig := range e.Ignored {
@@ -183,23 +198,85 @@ func writeExplain(w io.Writer, e *config.Effective, forResult map[string]string)
 	tw.Flush()
 }
 
-// dataProxies returns --proxy values, or the data path's proxies from --config files.
-// Fields read and not used are logged as warnings, never dropped silently.
+// dataProxies returns the data-path proxies of ferry send, tunnel client and probe: the
+// --proxy values when given (they win over any --config manifest, as flags do over files,
+// with a warning naming the manifest's proxies not used), else the manifest's
+// stunnel_tcp_proxy or ferry_tcp_proxy_chain. The manifest's other settings apply to
+// ferry migrate and the controller: they are named in one warning line with the flags of
+// ferry send that do the same; fields no part of ferry uses are warned about one by one.
 func dataProxies(ctx context.Context, g *GlobalOptions, flags, files []string) ([]string, error) {
-	if len(flags) > 0 || len(files) == 0 {
+	if len(files) == 0 {
 		return flags, nil
 	}
 	e, err := loadConfig(ctx, &ConfigOptions{Files: files, Env: map[string]string{}})
 	if err != nil {
 		return nil, err
 	}
+	log := g.Logger()
 	for _, ig := range e.Ignored {
-		g.Logger().Warn("configuration not used", "field", ig.Field, "reason", ig.Reason)
+		log.Warn("configuration not used", "field", ig.Field, "reason", ig.Reason)
+	}
+	if fields, send := migrationOnly(e); len(fields) > 0 {
+		attrs := []any{"fields", strings.Join(fields, ", ")}
+		if len(send) > 0 {
+			attrs = append(attrs, "with_ferry_send_use", strings.Join(send, " "))
+		}
+		log.Warn("manifest settings not used by this command: they apply to ferry migrate and the controller", attrs...)
+	}
+	if len(flags) > 0 {
+		if len(e.DataProxies) > 0 {
+			log.Warn("--proxy wins: the manifest's data-path proxies are not used", "not_used", strings.Join(valueFields(e.DataProxies), ", "))
+		}
+		return flags, nil
 	}
 	var out []string
 	for _, v := range e.DataProxies {
-		g.Logger().Info("data-path proxy", "proxy", v.Value, "from", v.Source)
+		log.Info("data-path proxy", "proxy", v.Value, "from", v.Source)
 		out = append(out, v.Raw())
 	}
 	return out, nil
+}
+
+// migrationOnly lists the settings of e other than the data path (fields as written) and
+// the ferry send flags that do what they do.
+func migrationOnly(e *config.Effective) (fields, sendFlags []string) {
+	fields = valueFields([]*config.Value{e.HTTPProxy, e.HTTPSProxy, e.NoProxy})
+	for _, flag := range config.TransferFlags {
+		v := e.Transfer[flag]
+		if v == nil {
+			continue
+		}
+		fields = append(fields, v.Field())
+		if f := sendFlag(flag, v.Value); f != "" {
+			sendFlags = append(sendFlags, f)
+		}
+	}
+	for _, field := range config.MigrationFields {
+		if v := e.Migration[field]; v != nil {
+			fields = append(fields, v.Field())
+		}
+	}
+	return fields, sendFlags
+}
+
+// sendFlag is the ferry send flag for a transfer option; "" when send's default does it.
+func sendFlag(flag, value string) string {
+	switch {
+	case flag == "delete" || flag == "checksum":
+		if value == "true" {
+			return "--" + flag
+		}
+		return ""
+	}
+	return "--" + flag + " " + value
+}
+
+func valueFields(vs []*config.Value) []string {
+	var out []string
+	for _, v := range vs {
+		if v != nil {
+			out = append(out, v.Field())
+		}
+	}
+	return out
 }

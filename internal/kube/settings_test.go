@@ -5,7 +5,10 @@ import (
 	"strings"
 	"testing"
 
+	"sigs.k8s.io/yaml"
+
 	"github.com/ferrydvm/ferry/api/v1alpha1"
+	"github.com/ferrydvm/ferry/internal/config"
 )
 
 func TestApplyController(t *testing.T) {
@@ -46,5 +49,60 @@ func TestApplyController(t *testing.T) {
 		if err := s.Apply(nil, bad); err == nil || !strings.Contains(err.Error(), field) {
 			t.Errorf("%s: error %v", field, err)
 		}
+	}
+}
+
+// resolveController resolves a MigrationController spec written as YAML fields.
+func resolveController(t *testing.T, fields string) *config.Effective {
+	t.Helper()
+	var obj map[string]any
+	if err := yaml.Unmarshal([]byte("spec:\n"+fields), &obj); err != nil {
+		t.Fatal(err)
+	}
+	c, ignored, err := config.DecodeController(obj, "openshift-migration/migration-controller")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eff, err := config.Resolve(config.Inputs{Controller: c, Ignored: ignored})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return eff
+}
+
+// Every transfer option internal/config resolves reaches the Spec. Compression (-z) has
+// no Spec option: it must be reported as not used, never shown as a setting.
+func TestApplyTransferOptions(t *testing.T) {
+	eff := resolveController(t, `  rsync_opt_bwlimit: 500
+  rsync_opt_delete: false
+  rsync_backoff_limit: 7
+  rsync_opt_extras: "--checksum -z"
+`)
+	var s Spec
+	if err := s.Apply(eff, nil); err != nil {
+		t.Fatal(err)
+	}
+	applied := map[string]bool{
+		"bwlimit":  s.BandwidthLimit == "500",
+		"delete":   s.NoDelete,
+		"retries":  s.BackoffLimit == 7,
+		"checksum": s.Checksum,
+	}
+	for _, flag := range config.TransferFlags {
+		if eff.Transfer[flag] == nil {
+			t.Errorf("transfer option %s not resolved: %+v", flag, eff.Transfer)
+		} else if !applied[flag] {
+			t.Errorf("transfer option %s = %s resolved but not applied: %+v", flag, eff.Transfer[flag].Value, s)
+		}
+	}
+	for flag := range eff.Transfer {
+		if !slices.Contains(config.TransferFlags, flag) {
+			t.Errorf("transfer option %s is not one Apply knows", flag)
+		}
+	}
+	if !slices.ContainsFunc(eff.Ignored, func(ig config.Ignored) bool {
+		return ig.Field == "spec.rsync_opt_extras -z" && strings.Contains(ig.Reason, "compress")
+	}) {
+		t.Errorf("-z is not reported as not used: %+v", eff.Ignored)
 	}
 }

@@ -262,7 +262,7 @@ func migrationOnly(e *config.Effective) (fields, sendFlags []string) {
 // sendFlag is the ferry send flag for a transfer option; "" when send's default does it.
 func sendFlag(flag, value string) string {
 	switch {
-	case flag == "delete" || flag == "checksum":
+	case flag == "delete" || flag == "checksum" || flag == "compress":
 		if value == "true" {
 			return "--" + flag
 		}

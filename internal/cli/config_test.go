@@ -262,8 +262,8 @@ func TestDataProxiesWarnings(t *testing.T) {
 		quiet bool     // no "not used by this command" line
 	}{
 		{"manifest only", nil, []string{mc}, []string{"http://u:s3cret@data:3128"}, []string{
-			`fields="spec.httpsProxy, spec.rsync_opt_bwlimit, spec.rsync_opt_delete, spec.rsync_backoff_limit, spec.rsync_opt_extras --checksum, spec.rsync_endpoint_type, spec.target_rsync_pod_cpu_limits"`,
-			`with_ferry_send_use="--bwlimit 500 --delete --retries 7 --checksum"`,
+			`fields="spec.httpsProxy, spec.rsync_opt_bwlimit, spec.rsync_opt_delete, spec.rsync_backoff_limit, spec.rsync_opt_extras --checksum, spec.rsync_opt_extras -z, spec.rsync_endpoint_type, spec.target_rsync_pod_cpu_limits"`,
+			`with_ferry_send_use="--bwlimit 500 --delete --retries 7 --checksum --compress"`,
 			"they apply to ferry migrate and the controller",
 		}, false},
 		{"--proxy wins", []string{"http://flag:3128"}, []string{mc}, []string{"http://flag:3128"}, []string{

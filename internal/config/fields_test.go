@@ -241,20 +241,20 @@ func mapValues(m map[string]*Value) func(func(*Value) bool) {
 	}
 }
 
-// -z has no effect on migrations (kube.Spec has no compression): it is reported, not shown
-// as a transfer option.
-func TestCompressIsReportedNotSet(t *testing.T) {
-	e, err := Resolve(readString(t, mc("  rsync_opt_extras: \"-z --compress --checksum --dry-run\"\n")))
+// rsync_opt_extras: -z and --checksum are transfer options; --dry-run is reported, since
+// the migration copies all the same.
+func TestRsyncExtras(t *testing.T) {
+	e, err := Resolve(readString(t, mc("  rsync_opt_extras: \"-z --checksum --dry-run\"\n")))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v := e.Transfer["compress"]; v != nil {
-		t.Errorf("compression shown as a setting: %+v", v)
+	if v := e.Transfer["compress"]; v == nil || v.Value != "true" || v.Field() != "spec.rsync_opt_extras -z" {
+		t.Errorf("compress %+v", v)
 	}
 	if v := e.Transfer["checksum"]; v == nil || v.Field() != "spec.rsync_opt_extras --checksum" {
 		t.Errorf("checksum %+v", v)
 	}
-	for opt, why := range map[string]string{"-z": "ferry send --compress", "--compress": "do not compress", "--dry-run": "the migration copies"} {
+	for opt, why := range map[string]string{"--dry-run": "the migration copies"} {
 		found := false
 		for _, ig := range e.Ignored {
 			found = found || (ig.Field == "spec.rsync_opt_extras "+opt && strings.Contains(ig.Reason, why))

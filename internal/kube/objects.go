@@ -104,6 +104,9 @@ func (m *migration) senderArgs(s SenderPlan, rx ReceiverPlan) []string {
 	if m.spec.Checksum || s.Volume.Checksum {
 		args = append(args, "--checksum")
 	}
+	if m.spec.Compress {
+		args = append(args, "--compress")
+	}
 	if m.spec.BandwidthLimit != "" {
 		args = append(args, "--bwlimit", m.spec.BandwidthLimit)
 	}

@@ -60,10 +60,14 @@ func TestSenderPod(t *testing.T) {
 }
 
 func TestSenderOptions(t *testing.T) {
-	m := testMigration(t, func(s *Spec) { s.NoDelete, s.Checksum, s.BandwidthLimit = true, true, "20MiB" })
+	m := testMigration(t, func(s *Spec) { s.NoDelete, s.Checksum, s.Compress, s.BandwidthLimit = true, true, true, "20MiB" })
 	args := m.senderArgs(SenderPlan{Volume: Volume{Namespace: "a", Name: "b"}}, ReceiverPlan{Address: "h:1", Server: "h"})
-	if slices.Contains(args, "--delete") || !slices.Contains(args, "--checksum") || !slices.Contains(args, "20MiB") {
+	if slices.Contains(args, "--delete") || !slices.Contains(args, "--checksum") || !slices.Contains(args, "--compress") || !slices.Contains(args, "20MiB") {
 		t.Errorf("args %v", args)
+	}
+	plain := testMigration(t, func(*Spec) {}).senderArgs(SenderPlan{Volume: Volume{Namespace: "a", Name: "b"}}, ReceiverPlan{Address: "h:1", Server: "h"})
+	if !slices.Contains(plain, "--delete") || slices.Contains(plain, "--checksum") || slices.Contains(plain, "--compress") {
+		t.Errorf("default args %v", plain)
 	}
 }
 

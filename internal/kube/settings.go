@@ -37,6 +37,9 @@ func (s *Spec) Apply(eff *config.Effective, mc *v1alpha1.MigrationControllerSpec
 		if v := tr["checksum"]; v != nil && v.Value == "true" {
 			s.Checksum = true
 		}
+		if v := tr["compress"]; v != nil && v.Value == "true" {
+			s.Compress = true
+		}
 		if v := tr["retries"]; v != nil && s.BackoffLimit == 0 {
 			n, err := strconv.Atoi(v.Value)
 			if err != nil || n < 0 {

@@ -70,8 +70,7 @@ func resolveController(t *testing.T, fields string) *config.Effective {
 	return eff
 }
 
-// Every transfer option internal/config resolves reaches the Spec. Compression (-z) has
-// no Spec option: it must be reported as not used, never shown as a setting.
+// Every transfer option internal/config resolves reaches the Spec.
 func TestApplyTransferOptions(t *testing.T) {
 	eff := resolveController(t, `  rsync_opt_bwlimit: 500
   rsync_opt_delete: false
@@ -87,6 +86,7 @@ func TestApplyTransferOptions(t *testing.T) {
 		"delete":   s.NoDelete,
 		"retries":  s.BackoffLimit == 7,
 		"checksum": s.Checksum,
+		"compress": s.Compress,
 	}
 	for _, flag := range config.TransferFlags {
 		if eff.Transfer[flag] == nil {
@@ -99,10 +99,5 @@ func TestApplyTransferOptions(t *testing.T) {
 		if !slices.Contains(config.TransferFlags, flag) {
 			t.Errorf("transfer option %s is not one Apply knows", flag)
 		}
-	}
-	if !slices.ContainsFunc(eff.Ignored, func(ig config.Ignored) bool {
-		return ig.Field == "spec.rsync_opt_extras -z" && strings.Contains(ig.Reason, "compress")
-	}) {
-		t.Errorf("-z is not reported as not used: %+v", eff.Ignored)
 	}
 }

@@ -80,6 +80,8 @@ type Spec struct {
 	NoDelete bool
 	// Checksum compares content, not size and time, to find changed files.
 	Checksum bool
+	// Compress makes the senders compress the stream (zstd; MTC's rsync_opt_extras -z).
+	Compress bool
 	// BandwidthLimit is passed to the senders' --bwlimit ("" for none).
 	BandwidthLimit string
 	// IngressDomain is the domain of Ingress hosts (ferry-<id>-<namespace>.<domain>);

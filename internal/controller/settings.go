@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -13,6 +14,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/ferrydvm/ferry/api/v1alpha1"
 	"github.com/ferrydvm/ferry/internal/config"
@@ -36,12 +38,21 @@ func readSettings(ctx context.Context, dc dynamic.Interface, namespace string, e
 	if err != nil {
 		return nil, err
 	}
+	for _, u := range e.Cluster.Unreadable {
+		if _, said := unreadableSaid.LoadOrStore(u, true); !said {
+			log.FromContext(ctx).Info("cannot read a cluster object: treated as absent", "object", u.Object, "reason", u.Reason)
+		}
+	}
 	s := &settings{Effective: e}
 	if in.Controller != nil {
 		s.Spec = in.Controller.Spec
 	}
 	return s, nil
 }
+
+// unreadableSaid holds the unreadable objects already logged: once per process is enough,
+// not once per reconcile.
+var unreadableSaid sync.Map
 
 // apiProxy is the proxy selection for requests to a remote API server, as rest.Config
 // wants it.

@@ -2,19 +2,15 @@ package probe
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
-	"errors"
+	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
 	authv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/version"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 )
@@ -41,32 +37,42 @@ type APITarget struct {
 // server with its Upgrade header (WebSocket and SPDY). Nothing ferry does needs exec; the
 // check warns about the tools and steps that do.
 func APIPath(ctx context.Context, t APITarget) *Report {
-	r := &Report{}
+	r := newReport(APIReachable, APIAuth, APIUpgrade)
 	cs, err := kubernetes.NewForConfig(t.Config)
 	if err != nil {
-		r.add(APIReachable, Fail, "client configuration: "+err.Error(), "check the kubeconfig")
-		r.skipRest(APIAuth, APIUpgrade)
+		r.fail(APIReachable, "client configuration: "+err.Error(), "check the kubeconfig", false)
 		return r
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	v, err := cs.Discovery().ServerVersion()
+	v, err := serverVersion(ctx, cs)
 	if err != nil && !apierrors.IsUnauthorized(err) && !apierrors.IsForbidden(err) {
-		r.add(APIReachable, Fail, fmt.Sprintf("GET %s/version (%s): %v", t.Config.Host, t.Via, err), reachHint(err))
-		r.skipRest(APIAuth, APIUpgrade)
+		r.fail(APIReachable, fmt.Sprintf("GET %s/version (%s): %v", t.Config.Host, t.Via, err), reachHint(err), false)
 		return r
 	}
 	if err != nil {
-		r.add(APIReachable, Pass, fmt.Sprintf("%s answers (%s)", t.Config.Host, t.Via), "")
+		r.pass(APIReachable, fmt.Sprintf("%s answers (%s)", t.Config.Host, t.Via))
 	} else {
-		r.add(APIReachable, Pass, fmt.Sprintf("%s answers, Kubernetes %s (%s)", t.Config.Host, v.GitVersion, t.Via), "")
+		r.pass(APIReachable, fmt.Sprintf("%s answers, Kubernetes %s (%s)", t.Config.Host, v.GitVersion, t.Via))
 	}
 	if !authCheck(ctx, r, cs, t) {
-		r.skipRest(APIUpgrade)
 		return r
 	}
 	upgradeCheck(ctx, r, t)
 	return r
+}
+
+// serverVersion is Discovery().ServerVersion() bounded by ctx.
+func serverVersion(ctx context.Context, cs kubernetes.Interface) (*version.Info, error) {
+	body, err := cs.Discovery().RESTClient().Get().AbsPath("/version").Do(ctx).Raw()
+	if err != nil {
+		return nil, err
+	}
+	var info version.Info
+	if err := json.Unmarshal(body, &info); err != nil {
+		return nil, fmt.Errorf("read the server's version: %w", err)
+	}
+	return &info, nil
 }
 
 func reachHint(err error) string {
@@ -88,11 +94,11 @@ func authCheck(ctx context.Context, r *Report, cs kubernetes.Interface, t APITar
 	if _, err := cs.CoreV1().Pods(t.Namespace).Get(ctx, t.Pod, metav1.GetOptions{}); err != nil {
 		switch {
 		case apierrors.IsUnauthorized(err):
-			r.add(APIAuth, Fail, "the API server refused the credentials (401)", "the token or certificate in the kubeconfig is wrong or expired: log in again")
+			r.fail(APIAuth, "the API server refused the credentials (401)", "the token or certificate in the kubeconfig is wrong or expired: log in again", false)
 		case apierrors.IsNotFound(err):
-			r.add(APIAuth, Fail, fmt.Sprintf("pod %s/%s does not exist", t.Namespace, t.Pod), "give --pod NAMESPACE/NAME of a running pod")
+			r.fail(APIAuth, fmt.Sprintf("pod %s/%s does not exist", t.Namespace, t.Pod), "give --pod NAMESPACE/NAME of a running pod", false)
 		default:
-			r.add(APIAuth, Fail, fmt.Sprintf("get pod %s/%s: %v", t.Namespace, t.Pod, err), "")
+			r.fail(APIAuth, fmt.Sprintf("get pod %s/%s: %v", t.Namespace, t.Pod, err), "", false)
 		}
 		return false
 	}
@@ -101,92 +107,13 @@ func authCheck(ctx context.Context, r *Report, cs kubernetes.Interface, t APITar
 	}}}
 	res, err := cs.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, review, metav1.CreateOptions{})
 	if err != nil {
-		r.add(APIAuth, Fail, "ask whether exec is allowed: "+err.Error(), "")
+		r.fail(APIAuth, "ask whether exec is allowed: "+err.Error(), "", false)
 		return false
 	}
 	if !res.Status.Allowed {
-		r.add(APIAuth, Fail, fmt.Sprintf("credentials accepted, but they may not exec in pod %s/%s", t.Namespace, t.Pod), "grant create on pods/exec in that namespace (ferry itself does not need it)")
+		r.fail(APIAuth, fmt.Sprintf("credentials accepted, but they may not exec in pod %s/%s", t.Namespace, t.Pod), "grant create on pods/exec in that namespace (ferry itself does not need it)", false)
 		return false
 	}
-	r.add(APIAuth, Pass, fmt.Sprintf("credentials accepted; exec allowed in pod %s/%s", t.Namespace, t.Pod), "")
+	r.pass(APIAuth, fmt.Sprintf("credentials accepted; exec allowed in pod %s/%s", t.Namespace, t.Pod))
 	return true
-}
-
-// upgradeCheck sends exec requests with each upgrade protocol and reads the answer.
-func upgradeCheck(ctx context.Context, r *Report, t APITarget) {
-	var details []string
-	status, hint := Pass, ""
-	for _, proto := range []string{"websocket", "SPDY/3.1"} {
-		code, body, err := tryUpgrade(ctx, t, proto)
-		switch {
-		case err != nil:
-			details = append(details, fmt.Sprintf("%s: %v", proto, err))
-			status = Fail
-		case code == http.StatusSwitchingProtocols:
-			details = append(details, proto+": 101 Switching Protocols")
-		case strings.Contains(body, "Upgrade request required"):
-			details = append(details, fmt.Sprintf("%s: %d Upgrade request required", proto, code))
-			status = Fail
-			hint = "an L7 proxy, load balancer or TLS-inspecting firewall between here and the API server drops the Upgrade and Connection headers. That breaks exec, attach, port-forward and every tool built on them (MTC runs exec in each cutover); ferry needs none of them. Fix: pass the headers through (nginx: proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection \"upgrade\"), or put the API host in NO_PROXY"
-		default:
-			details = append(details, fmt.Sprintf("%s: the upgrade reached the API server, which answered %d from beyond it (%s)", proto, code, firstLine(body)))
-		}
-	}
-	r.add(APIUpgrade, status, strings.Join(details, "; "), hint)
-}
-
-// tryUpgrade sends one exec request asking for an upgrade and returns the status and the
-// start of the body.
-func tryUpgrade(ctx context.Context, t APITarget, proto string) (int, string, error) {
-	cfg := rest.CopyConfig(t.Config)
-	cfg.TLSClientConfig.NextProtos = []string{"http/1.1"} // upgrades need HTTP/1.1
-	rt, err := rest.TransportFor(cfg)
-	if err != nil {
-		return 0, "", err
-	}
-	u, err := url.Parse(strings.TrimSuffix(t.Config.Host, "/") + fmt.Sprintf("/api/v1/namespaces/%s/pods/%s/exec", t.Namespace, t.Pod))
-	if err != nil {
-		return 0, "", err
-	}
-	u.RawQuery = "command=true&stdout=true&stderr=true"
-	method := http.MethodPost
-	if proto == "websocket" {
-		method = http.MethodGet
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
-	if err != nil {
-		return 0, "", err
-	}
-	req.Header.Set("Connection", "Upgrade")
-	req.Header.Set("Upgrade", proto)
-	if proto == "websocket" {
-		key := make([]byte, 16)
-		rand.Read(key)
-		req.Header.Set("Sec-WebSocket-Key", base64.StdEncoding.EncodeToString(key))
-		req.Header.Set("Sec-WebSocket-Version", "13")
-		req.Header.Set("Sec-WebSocket-Protocol", "v5.channel.k8s.io")
-	} else {
-		req.Header.Set("X-Stream-Protocol-Version", "v4.channel.k8s.io")
-	}
-	resp, err := rt.RoundTrip(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusSwitchingProtocols {
-		return resp.StatusCode, "", nil
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if err != nil && !errors.Is(err, io.EOF) {
-		return resp.StatusCode, "", nil
-	}
-	return resp.StatusCode, string(body), nil
-}
-
-func firstLine(s string) string {
-	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
-	if len(s) > 160 {
-		s = s[:160] + "..."
-	}
-	return s
 }

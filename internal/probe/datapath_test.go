@@ -83,6 +83,9 @@ func expect(t *testing.T, r *probe.Report, statuses string, want ...string) {
 		t.Fatalf("checks:\n  %s\nwant\n  %s", strings.Join(got, " "), statuses)
 	}
 	f := r.FirstFailure()
+	if f != nil {
+		t.Logf("%s: %s\n  hint: %s", f.Name, f.Detail, f.Hint)
+	}
 	for _, w := range want {
 		if f == nil || !strings.Contains(f.Detail+" "+f.Hint, w) {
 			t.Errorf("the failure does not say %q: %+v", w, f)
@@ -108,9 +111,9 @@ func TestProbeSquid(t *testing.T) {
 		t.Errorf("measure detail %q", r.Checks[5].Detail)
 	}
 	expect(t, l.probe(t, l.addr, squidURL("mig", "wrong", sq)),
-		"proxy-tcp=pass proxy-auth=fail proxy-connect=skip tls-end-to-end=skip server-handshake=skip", "407", "refused these credentials")
+		"proxy-tcp=pass proxy-auth=fail proxy-connect=skip tls-end-to-end=skip server-handshake=skip measure=skip", "407", "refused these credentials")
 	expect(t, l.probe(t, l.addr, "http://"+sq),
-		"proxy-tcp=pass proxy-auth=fail proxy-connect=skip tls-end-to-end=skip server-handshake=skip", "user and password", "Basic")
+		"proxy-tcp=pass proxy-auth=fail proxy-connect=skip tls-end-to-end=skip server-handshake=skip measure=skip", "user and password", "Basic")
 }
 
 func TestProbeSquidOnly443(t *testing.T) {
@@ -118,7 +121,7 @@ func TestProbeSquidOnly443(t *testing.T) {
 	sq := testenv.Squid(t, testenv.SquidOptions{Netns: l.topo.Proxy, Addr: l.topo.ProxySourceIP, Users: map[string]string{"mig": "pw"}, OnlySSLPorts: true})
 	_, port, _ := net.SplitHostPort(l.addr)
 	expect(t, l.probe(t, l.addr, squidURL("mig", "pw", sq)),
-		"proxy-tcp=pass proxy-auth=pass proxy-connect=fail tls-end-to-end=skip server-handshake=skip", "403", "only to port 443", "port "+port)
+		"proxy-tcp=pass proxy-auth=pass proxy-connect=fail tls-end-to-end=skip server-handshake=skip measure=skip", "403", "only to port 443", "port "+port)
 }
 
 func TestProbeChain(t *testing.T) {
@@ -128,23 +131,56 @@ func TestProbeChain(t *testing.T) {
 	expect(t, l.probe(t, l.addr, "http://a:b@"+tp, squidURL("mig", "pw", sq)), allPass)
 }
 
+// A chain whose second hop cannot be reached through the first: proxy-tcp names both hops,
+// with the first one's answer (tinyproxy or squid), and says to check the second.
+func TestProbeChainSecondHopUnreachable(t *testing.T) {
+	l := newReceiverLab(t)
+	const failed = "proxy-tcp=fail proxy-auth=skip proxy-connect=skip tls-end-to-end=skip server-handshake=skip measure=skip"
+	closed := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t, l.topo.Proxy, "127.0.0.1"))
+
+	// tinyproxy, then a squid whose port is closed.
+	tp := testenv.Tinyproxy(t, testenv.TinyproxyOptions{Netns: l.topo.Proxy, Addr: l.topo.ProxySourceIP, User: "a", Password: "b"})
+	r := l.probe(t, l.addr, "http://a:b@"+tp, squidURL("mig", "pw", closed))
+	expect(t, r, failed,
+		"hop 2 (proxy http://mig:xxxxx@"+closed+") unreachable through hop 1 (proxy http://a:xxxxx@"+tp+")",
+		"CONNECT "+closed+" answered 5", "tinyproxy", "hop 1 cannot open a connection to hop 2 at "+closed)
+	if !transient(t, r) {
+		t.Error("an unreachable hop may come up: it should be transient")
+	}
+
+	// tinyproxy, then a second proxy whose name does not resolve from tinyproxy's network.
+	r = l.probe(t, l.addr, "http://a:b@"+tp, "http://squid.ferry.invalid:3128")
+	expect(t, r, failed,
+		"hop 2 (proxy http://squid.ferry.invalid:3128) unreachable through hop 1", "that its name resolves")
+
+	// squid, then a tinyproxy whose port is closed: squid says 503.
+	sq := testenv.Squid(t, testenv.SquidOptions{Netns: l.topo.Proxy, Addr: l.topo.ProxySourceIP})
+	r = l.probe(t, l.addr, "http://"+sq, "http://a:b@"+closed)
+	expect(t, r, failed,
+		"hop 2 (proxy http://a:xxxxx@"+closed+") unreachable through hop 1 (proxy http://"+sq+")",
+		"CONNECT "+closed+" answered 503", "squid")
+	if strings.Contains(fmt.Sprint(r.Checks), ":b@") {
+		t.Errorf("the report shows a password: %v", r.Checks)
+	}
+}
+
 func TestProbeMitmproxy(t *testing.T) {
 	l := newReceiverLab(t)
 	mitm, _ := testenv.Mitmproxy(t, l.topo.Proxy, l.topo.ProxySourceIP)
 	expect(t, l.probe(t, l.addr, "http://"+mitm),
-		"proxy-tcp=pass proxy-auth=pass proxy-connect=pass tls-end-to-end=fail server-handshake=skip", "mitmproxy", "intercepted", "relays CONNECT tunnels unchanged")
+		"proxy-tcp=pass proxy-auth=pass proxy-connect=pass tls-end-to-end=fail server-handshake=skip measure=skip", "mitmproxy", "intercepted", "relays CONNECT tunnels unchanged")
 }
 
 func TestProbeNothingListens(t *testing.T) {
 	l := newReceiverLab(t)
 	closed := fmt.Sprintf("%s:%d", l.topo.ProxySourceIP, testenv.FreePort(t, l.topo.Proxy, l.topo.ProxySourceIP))
 	expect(t, l.probe(t, l.addr, "http://"+closed),
-		"proxy-tcp=fail proxy-auth=skip proxy-connect=skip tls-end-to-end=skip server-handshake=skip", "refused", "nothing listens")
+		"proxy-tcp=fail proxy-auth=skip proxy-connect=skip tls-end-to-end=skip server-handshake=skip measure=skip", "refused", "nothing listens")
 	// Through a working proxy to a port where nothing listens: the proxy says it.
 	sq := testenv.Squid(t, testenv.SquidOptions{Netns: l.topo.Proxy, Addr: l.topo.ProxySourceIP})
 	dead := fmt.Sprintf("%s:%d", l.topo.TargetIP, testenv.FreePort(t, l.topo.Target, l.topo.TargetIP))
 	expect(t, l.probe(t, dead, "http://"+sq),
-		"proxy-tcp=pass proxy-auth=pass proxy-connect=fail tls-end-to-end=skip server-handshake=skip", "could not reach")
+		"proxy-tcp=pass proxy-auth=pass proxy-connect=fail tls-end-to-end=skip server-handshake=skip measure=skip", "could not reach")
 }
 
 func TestProbeOtherMigrationsCertificates(t *testing.T) {
@@ -154,5 +190,5 @@ func TestProbeOtherMigrationsCertificates(t *testing.T) {
 	set.Write(other, false)
 	l.certs, l.from = other, l.topo.Target // direct, from inside the target's network
 	r := l.probe(t, l.addr)
-	expect(t, r, "proxy-tcp=pass proxy-auth=skip proxy-connect=skip tls-end-to-end=fail server-handshake=skip", "not signed by this migration's CA")
+	expect(t, r, "proxy-tcp=pass proxy-auth=skip proxy-connect=skip tls-end-to-end=fail server-handshake=skip measure=skip", "not signed by this migration's CA")
 }

@@ -20,27 +20,52 @@ const (
 	Skip = "skip"
 )
 
-// Check is one step's result.
+// Check is one step's result. Hint is always present in JSON, empty when there is nothing
+// to add (the shape the README documents).
 type Check struct {
 	Name   string `json:"name"`
 	Status string `json:"status"`
 	Detail string `json:"detail"`
-	Hint   string `json:"hint,omitempty"`
+	Hint   string `json:"hint"`
+
+	// transient: a failure that may heal by itself (refused, timed out, a gateway error),
+	// as opposed to a refusal that will not change by waiting (407, 403, interception).
+	transient bool
 }
 
 // Report is the ordered result of a probe.
 type Report struct {
 	Checks []Check `json:"checks"`
+
+	plan []string // every check this probe runs, in order
 }
 
-func (r *Report) add(name, status, detail, hint string) {
-	r.Checks = append(r.Checks, Check{Name: name, Status: status, Detail: detail, Hint: hint})
+func newReport(plan ...string) *Report { return &Report{plan: plan} }
+
+func (r *Report) pass(name, detail string) {
+	r.Checks = append(r.Checks, Check{Name: name, Status: Pass, Detail: detail})
 }
 
-// skipRest marks the named checks as skipped after a failure.
-func (r *Report) skipRest(names ...string) {
-	for _, n := range names {
-		r.add(n, Skip, "not run: an earlier check failed", "")
+func (r *Report) skip(name, detail string) {
+	r.Checks = append(r.Checks, Check{Name: name, Status: Skip, Detail: detail})
+}
+
+// fail records a failed check and skips every planned check after it.
+func (r *Report) fail(name, detail, hint string, transient bool) {
+	r.Checks = append(r.Checks, Check{Name: name, Status: Fail, Detail: detail, Hint: hint, transient: transient})
+	r.skipRest()
+}
+
+// skipRest marks the planned checks not yet recorded as skipped.
+func (r *Report) skipRest() {
+	done := make(map[string]bool, len(r.Checks))
+	for _, c := range r.Checks {
+		done[c.Name] = true
+	}
+	for _, n := range r.plan {
+		if !done[n] {
+			r.skip(n, "not run: an earlier check failed")
+		}
 	}
 }
 
@@ -67,6 +92,11 @@ func (e *Error) Error() string {
 	}
 	return msg
 }
+
+// Transient reports whether the failure may heal by waiting (nothing listens yet, a
+// timeout, a gateway error), so that retrying makes sense; refusals (credentials, proxy
+// rules, interception, certificates, another protocol version) never heal by retrying.
+func (e *Error) Transient() bool { return e.Check.transient }
 
 // Err returns nil when no check failed, else an *Error for the first failure.
 func (r *Report) Err() error {

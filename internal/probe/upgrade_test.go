@@ -1,0 +1,151 @@
+package probe
+
+import (
+	"context"
+	"encoding/json"
+	"encoding/pem"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"k8s.io/client-go/rest"
+)
+
+// answer is how the fake server answers an exec request that carries its Upgrade header.
+type answer struct {
+	code        int
+	contentType string
+	server      string
+	body        string
+}
+
+func status(code int, message string) answer {
+	body, _ := json.Marshal(map[string]any{"kind": "Status", "apiVersion": "v1", "metadata": map[string]any{},
+		"status": "Failure", "message": message, "code": code})
+	return answer{code: code, contentType: "application/json", body: string(body)}
+}
+
+const nginx403 = "<html>\r\n<head><title>403 Forbidden</title></head>\r\n<body>\r\n<center><h1>403 Forbidden</h1></center>\r\n<hr><center>nginx/1.22.1</center>\r\n</body>\r\n</html>\r\n"
+
+// fakeAPI answers exec requests for pod P with answers[P], 101 when the answer's code is
+// 101 and the request asked for an upgrade. An answer keyed "P/websocket" or
+// "P/SPDY/3.1" applies to that protocol only.
+func fakeAPI(t *testing.T, answers map[string]answer) *rest.Config {
+	t.Helper()
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		parts := strings.Split(r.URL.Path, "/") // /api/v1/namespaces/NS/pods/P/exec
+		if len(parts) != 8 || parts[7] != "exec" {
+			http.NotFound(w, r)
+			return
+		}
+		a, ok := answers[parts[6]+"/"+r.Header.Get("Upgrade")]
+		if !ok {
+			a = answers[parts[6]]
+		}
+		if a.code == http.StatusSwitchingProtocols {
+			switchProtocols(t, w, r)
+			return
+		}
+		if a.server != "" {
+			w.Header().Set("Server", a.server)
+		}
+		if a.contentType != "" {
+			w.Header().Set("Content-Type", a.contentType)
+		}
+		w.WriteHeader(a.code)
+		w.Write([]byte(a.body))
+	}))
+	t.Cleanup(srv.Close)
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	return &rest.Config{Host: srv.URL, TLSClientConfig: rest.TLSClientConfig{CAData: ca}}
+}
+
+// switchProtocols answers 101 only to a request that kept its Upgrade and Connection
+// headers, as the API server does.
+func switchProtocols(t *testing.T, w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Upgrade") == "" || !strings.EqualFold(r.Header.Get("Connection"), "Upgrade") {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		w.Write([]byte(status(400, "Upgrade request required").body))
+		return
+	}
+	c, buf, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer c.Close()
+	buf.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: " + r.Header.Get("Upgrade") + "\r\nConnection: Upgrade\r\n\r\n")
+	buf.Flush()
+}
+
+func TestUpgradeCheck(t *testing.T) {
+	tests := []struct {
+		pod     string
+		answers map[string]answer
+		status  string
+		detail  []string
+		hint    string
+	}{
+		{pod: "switched", answers: map[string]answer{"switched": {code: 101}},
+			status: Pass, detail: []string{"websocket: 101 Switching Protocols", "SPDY/3.1: 101 Switching Protocols"}},
+		{pod: "kubelet-down", answers: map[string]answer{"kubelet-down": status(500, "error dialing backend: dial tcp 127.0.0.1:10250: connect: connection refused")},
+			status: Pass, detail: []string{"from beyond it", "error dialing backend"}},
+		{pod: "kubelet-text", answers: map[string]answer{"kubelet-text": {code: 404, contentType: "text/plain; charset=utf-8", body: "pod does not exist\n"}},
+			status: Pass, detail: []string{"answered 404 from beyond it (pod does not exist)"}},
+		{pod: "ws-then-spdy", answers: map[string]answer{"ws-then-spdy/websocket": {code: 101}, "ws-then-spdy": status(500, "error dialing backend: dial tcp: i/o timeout")},
+			status: Pass, detail: []string{"websocket: 101", "SPDY/3.1: the upgrade reached the API server"}},
+		{pod: "dropped", answers: map[string]answer{"dropped": status(400, "Upgrade request required")},
+			status: Fail, detail: []string{"websocket: 400 Upgrade request required", "SPDY/3.1: 400 Upgrade request required"}, hint: "drops the Upgrade and Connection headers"},
+		{pod: "spdy-dropped", answers: map[string]answer{"spdy-dropped/websocket": {code: 101}, "spdy-dropped": status(400, "Upgrade request required")},
+			status: Fail, detail: []string{"websocket: 101", "SPDY/3.1: 400 Upgrade request required"}, hint: "drops the Upgrade and Connection headers"},
+		{pod: "nginx-403", answers: map[string]answer{"nginx-403": {code: 403, contentType: "text/html", server: "nginx/1.22.1", body: nginx403}},
+			status: Fail, detail: []string{"403 Forbidden from nginx/1.22.1, not from the API server (text/html: 403 Forbidden)"}, hint: "answered the exec request itself"},
+		{pod: "lb-502", answers: map[string]answer{"lb-502": {code: 502, contentType: "text/html", body: "<html><head><title>502 Bad Gateway</title></head></html>"}},
+			status: Fail, detail: []string{"502 Bad Gateway from something in between, not from the API server"}, hint: "could not forward the exec request"},
+		{pod: "gateway-json", answers: map[string]answer{"gateway-json": {code: 403, contentType: "application/json", body: `{"message":"error dialing backend"}`}},
+			status: Fail, detail: []string{"403 Forbidden from something in between, not from the API server"}, hint: "answered the exec request itself"},
+		{pod: "firewall-text", answers: map[string]answer{"firewall-text": {code: 403, contentType: "text/plain", body: "Access denied by policy\n"}},
+			status: Fail, detail: []string{"403 Forbidden from something in between", "text/plain: Access denied by policy"}, hint: "never reached the API server"},
+		{pod: "rbac", answers: map[string]answer{"rbac": status(403, `pods "rbac" is forbidden: User "dev" cannot create resource "pods/exec" in API group "" in the namespace "ns"`)},
+			status: Fail, detail: []string{"the API server forbids it (403)", `cannot create resource "pods/exec"`}, hint: "grant create on pods/exec"},
+		{pod: "unauthorized", answers: map[string]answer{"unauthorized": status(401, "Unauthorized")},
+			status: Fail, detail: []string{"the API server refused the credentials (401)"}, hint: "wrong or expired"},
+		{pod: "no-host", answers: map[string]answer{"no-host": status(400, "pod no-host does not have a host assigned")},
+			status: Fail, detail: []string{"the API server answered 400 before its upgrade check: pod no-host does not have a host assigned"}, hint: "does not tell whether the Upgrade header gets through"},
+		{pod: "webhook", answers: map[string]answer{"webhook": status(500, `Internal error occurred: failed calling webhook "exec.example.com": dial tcp 10.0.0.1:443: connect: connection refused`)},
+			status: Fail, detail: []string{"answered 500 before its upgrade check"}, hint: "does not tell"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.pod, func(t *testing.T) {
+			r := newReport(APIUpgrade)
+			upgradeCheck(context.Background(), r, APITarget{Config: fakeAPI(t, tt.answers), Namespace: "ns", Pod: tt.pod})
+			c := r.Checks[0]
+			if c.Name != APIUpgrade || c.Status != tt.status {
+				t.Fatalf("%s %s: %s (hint %q); want %s", c.Name, c.Status, c.Detail, c.Hint, tt.status)
+			}
+			for _, w := range tt.detail {
+				if !strings.Contains(c.Detail, w) {
+					t.Errorf("detail lacks %q: %s", w, c.Detail)
+				}
+			}
+			if !strings.Contains(c.Hint, tt.hint) || (tt.status == Pass) != (c.Hint == "") {
+				t.Errorf("hint %q; want one with %q", c.Hint, tt.hint)
+			}
+		})
+	}
+}
+
+// An exec request that cannot be sent at all (nothing listens) fails the check with the
+// transport's error.
+func TestUpgradeCheckUnreachable(t *testing.T) {
+	srv := httptest.NewTLSServer(http.NotFoundHandler())
+	host := srv.URL
+	srv.Close()
+	r := newReport(APIUpgrade)
+	upgradeCheck(context.Background(), r, APITarget{Config: &rest.Config{Host: host, TLSClientConfig: rest.TLSClientConfig{Insecure: true}}, Namespace: "ns", Pod: "p"})
+	if c := r.Checks[0]; c.Status != Fail || !strings.Contains(c.Detail, "connection refused") {
+		t.Fatalf("%+v", c)
+	}
+}

@@ -193,16 +193,17 @@ func (o *MigrateOptions) applyConfig(spec *kube.Spec, g *GlobalOptions) (func(*h
 		spec.BandwidthLimit = o.BandwidthLimit
 	}
 	spec.Checksum = spec.Checksum || o.Checksum
-	pick := eff.ProxyFunc()
-	return func(r *http.Request) (*url.URL, error) { return pick(r.URL) }, nil
+	return apiProxyFunc(eff), nil
 }
 
+// cluster connects to a context of the kubeconfig through proxy, unless the kubeconfig
+// names a proxy-url for that cluster, which wins (as for kubectl).
 func cluster(kubeconfig, context string, proxy func(*http.Request) (*url.URL, error)) (*kube.Cluster, error) {
 	rc, err := restConfig(kubeconfig, context)
 	if err != nil {
 		return nil, err
 	}
-	rc.Proxy = proxy
+	setAPIProxy(rc, proxy)
 	return kube.NewCluster(context, rc)
 }
 

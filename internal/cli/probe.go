@@ -11,9 +11,12 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/rest"
 
+	"github.com/ferrydvm/ferry/internal/config"
 	"github.com/ferrydvm/ferry/internal/engine"
 	"github.com/ferrydvm/ferry/internal/probe"
+	"github.com/ferrydvm/ferry/internal/proxy"
 	"github.com/ferrydvm/ferry/internal/tunnel"
 )
 
@@ -42,10 +45,13 @@ credentials (proxy-auth) and the CONNECT (proxy-connect); TLS reaches the receiv
 certificate and speaks this version (server-handshake). Later checks are skipped when one fails.
 
 With --kubeconfig it checks the API path instead: the API server answers through the proxies
-that apply (api-reachable: HTTPS_PROXY/NO_PROXY from the environment or --config), the
-credentials are accepted and may exec in --pod (api-auth), and an exec request reaches the API
-server with its Upgrade header, as WebSocket and as SPDY (api-upgrade). A 400 "Upgrade request
-required" means something in between drops the header.
+that apply (api-reachable: the kubeconfig's proxy-url when it has one, as for kubectl, else
+HTTPS_PROXY/NO_PROXY from --config or the environment), the credentials are accepted and may
+exec in --pod (api-auth), and an exec request reaches the API server with its Upgrade header,
+as WebSocket and as SPDY (api-upgrade): a 101, or an error from beyond the API server's
+upgrade check (dialing the kubelet), passes. A 400 "Upgrade request required" means something
+in between drops the header; an answer that is not the API server's (an HTML 403 or 502 from
+a proxy or load balancer) names who answered.
 
 Exit codes: 0 when no check fails, 1 otherwise, 2 for bad arguments.`,
 		Example: `  ferry probe --connect rsync.apps.target.example.com:443 --certs ./certs \
@@ -111,15 +117,54 @@ func runProbeAPI(ctx context.Context, o *ProbeOptions, g *GlobalOptions) error {
 	if err != nil {
 		return err
 	}
-	pf := eff.ProxyFunc()
-	rc.Proxy = func(req *http.Request) (*url.URL, error) { return pf(req.URL) }
-	via := "direct"
-	if p, reason, err := eff.ProxyFor(rc.Host); err == nil && p != "" {
-		via = "via " + p + " " + reason
-	} else if err == nil {
-		via = reason
+	via, err := useAPIProxy(rc, eff)
+	if err != nil {
+		return err
 	}
 	return printReport(g, o.Output, probe.APIPath(ctx, probe.APITarget{Config: rc, Via: via, Namespace: ns, Pod: name}))
+}
+
+// useAPIProxy gives rc ferry's API proxy selection (environment, --config, NO_PROXY)
+// unless the kubeconfig names a proxy-url, which wins as it does for kubectl and
+// client-go. It returns how a request to the API server goes, for the report.
+func useAPIProxy(rc *rest.Config, eff *config.Effective) (string, error) {
+	if rc.Proxy != nil { // the kubeconfig's proxy-url
+		u, err := url.Parse(rc.Host)
+		if err != nil {
+			return "", fmt.Errorf("API server URL %q: %w", rc.Host, err)
+		}
+		p, err := rc.Proxy(&http.Request{URL: u})
+		if err != nil {
+			return "", fmt.Errorf("the kubeconfig's proxy-url for %s: %w", rc.Host, err)
+		}
+		if p == nil {
+			return "direct (the kubeconfig's proxy settings)", nil
+		}
+		return "via " + proxy.Redact(p.String()) + " from the kubeconfig's proxy-url", nil
+	}
+	setAPIProxy(rc, apiProxyFunc(eff))
+	p, reason, err := eff.ProxyFor(rc.Host)
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("choose the proxy for %s: %w", rc.Host, err)
+	case p != "":
+		return "via " + p + " " + reason, nil
+	}
+	return reason, nil
+}
+
+// apiProxyFunc is the effective API proxy selection as an http.Transport wants it.
+func apiProxyFunc(eff *config.Effective) func(*http.Request) (*url.URL, error) {
+	pick := eff.ProxyFunc()
+	return func(r *http.Request) (*url.URL, error) { return pick(r.URL) }
+}
+
+// setAPIProxy installs pick on rc unless rc already has a proxy: a kubeconfig's
+// proxy-url, which wins.
+func setAPIProxy(rc *rest.Config, pick func(*http.Request) (*url.URL, error)) {
+	if rc.Proxy == nil {
+		rc.Proxy = pick
+	}
 }
 
 func printReport(g *GlobalOptions, output string, r *probe.Report) error {
@@ -139,22 +184,29 @@ func greeter() probe.Greeter {
 	return func(ctx context.Context, c net.Conn) (string, error) { return engine.Greet(ctx, c, v) }
 }
 
-// diagnose runs the data-path probe after a first connection failed, so the user reads
-// what is wrong with the path rather than a raw socket or TLS error.
+// diagnose runs the data-path probe after a connection failed, so the user reads what is
+// wrong with the path rather than a raw socket or TLS error. When the probe finds the path
+// working (the failure has passed), the original error is returned.
 func diagnose(ctx context.Context, target *tunnel.Target, cause error) error {
+	if ctx.Err() != nil {
+		return cause
+	}
 	r := probe.DataPath(ctx, target, greeter(), nil)
-	if perr := r.Err(); perr != nil {
+	var perr *probe.Error
+	if errors.As(r.Err(), &perr) {
 		return &diagnosedError{diagnosis: perr, cause: cause}
 	}
 	return cause
 }
 
-// diagnosedError reads as the probe's diagnosis and unwraps to the original error, which
-// decides whether retrying can help.
+// diagnosedError reads as the probe's diagnosis and unwraps to the original error.
 type diagnosedError struct {
-	diagnosis error
+	diagnosis *probe.Error
 	cause     error
 }
 
 func (e *diagnosedError) Error() string { return e.diagnosis.Error() }
 func (e *diagnosedError) Unwrap() error { return e.cause }
+
+// Transient reports whether the probe found a failure that may heal by waiting.
+func (e *diagnosedError) Transient() bool { return e.diagnosis.Transient() }

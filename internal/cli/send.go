@@ -55,7 +55,7 @@ func (o *SendOptions) AddFlags(cmd *cobra.Command) {
 	f.BoolVar(&o.NoXattrs, "no-xattrs", false, "do not copy extended attributes and ACLs")
 	f.BoolVar(&o.Security, "security-xattrs", false, "also copy security.* attributes (SELinux labels; the kubelet usually relabels volumes)")
 	f.IntVar(&o.Workers, "workers", 4, "files read in parallel")
-	f.IntVar(&o.Retries, "retries", 10, "reconnect this many times after a cut connection, resuming where it stopped")
+	f.IntVar(&o.Retries, "retries", 10, "reconnect this many times after a cut connection (resuming where it stopped) or a failure to connect that may pass")
 	f.DurationVar(&o.RetryWait, "retry-wait", time.Second, "first wait before reconnecting; doubles up to 30s")
 	f.StringVar(&o.BWLimit, "bwlimit", "", "limit the bandwidth: KiB/s as a plain number (as rsync's --bwlimit), or with a unit: 500KiB, 20MiB, 1GiB (per second)")
 	f.BoolVar(&o.Compress, "compress", false, "compress data with zstd (for slow links)")
@@ -73,6 +73,9 @@ func newSendCommand(g *GlobalOptions) *cobra.Command {
 HOST:PORT, over mutually authenticated TLS 1.3, through the proxies given. Every file, owner,
 mode, time, link, xattr, ACL and hole is carried; each file is verified with BLAKE3 before it
 takes its final name. A second run sends only what changed; a cut connection is resumed.
+A connection that cannot be opened is explained as 'ferry probe' would (which hop, which
+credentials, which rule, who intercepted TLS), and retried only when waiting may help
+(refused, timed out, a proxy's gateway error).
 
 Exit codes: 0 when the copy is complete and verified, 1 otherwise, 2 for bad arguments.`,
 		Example: `  ferry send /mnt/data rsync.apps.target.example.com:443/data --certs ./certs \
@@ -165,24 +168,36 @@ func runSend(ctx context.Context, o *SendOptions, g *GlobalOptions, args []strin
 }
 
 // sendWithRetries runs the copy, reconnecting after cut connections; each new session
-// resumes partial files the receiver kept. Refusals (TLS interception, proxy rules, a
-// receiver that rejects us) are not retried: they will not change by waiting.
+// resumes partial files the receiver kept. A connection that cannot be opened is
+// explained by the probe (which hop, which credentials, which rule, who intercepted TLS)
+// and retried only when the probe says waiting may help (refused, timed out, a gateway
+// error); refusals (credentials, proxy rules, interception, a receiver that rejects us)
+// are not retried: they will not change by waiting.
 func sendWithRetries(ctx context.Context, o *SendOptions, g *GlobalOptions, target *tunnel.Target, cfg *engine.SendConfig, limit *rate.Limiter, rep *reporter) (*engine.Result, error) {
 	wait := o.RetryWait
 	var wire int64
 	for attempt := 0; ; attempt++ {
 		cfg.Progress = &engine.Progress{}
 		rep.watch(cfg.Progress)
-		res, err := sendOnce(ctx, target, cfg, limit, attempt == 0)
+		res, err := sendOnce(ctx, target, cfg, limit)
 		if res != nil {
 			wire += res.WireBytes
 			res.WireBytes = wire
 		}
+		var noConn *connectError
+		isConnErr := errors.As(err, &noConn)
+		if isConnErr {
+			noConn.Attempts = attempt + 1
+		}
 		if err == nil || errors.Is(err, engine.ErrIncomplete) || !transient(err) || ctx.Err() != nil || attempt >= o.Retries {
 			return res, err
 		}
-		g.Logger().Warn("connection lost, resuming", "attempt", attempt+1, "of", o.Retries, "wait", wait, "error", err)
-		rep.reconnects.Add(1)
+		if isConnErr {
+			g.Logger().Warn("cannot connect", "attempt", fmt.Sprintf("%d/%d", attempt+1, o.Retries+1), "wait", wait, "diagnosis", noConn.Err)
+		} else {
+			g.Logger().Warn("connection lost, resuming", "attempt", attempt+1, "of", o.Retries, "wait", wait, "error", err)
+			rep.reconnects.Add(1)
+		}
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():
@@ -192,16 +207,32 @@ func sendWithRetries(ctx context.Context, o *SendOptions, g *GlobalOptions, targ
 	}
 }
 
-func sendOnce(ctx context.Context, target *tunnel.Target, cfg *engine.SendConfig, limit *rate.Limiter, first bool) (*engine.Result, error) {
+// sendOnce runs one session; a connection that cannot be opened is a *connectError
+// carrying the probe's diagnosis of the path.
+func sendOnce(ctx context.Context, target *tunnel.Target, cfg *engine.SendConfig, limit *rate.Limiter) (*engine.Result, error) {
 	conn, err := tunnel.Dial(ctx, target)
 	if err != nil {
-		if first {
-			return nil, diagnose(ctx, target, err)
-		}
-		return nil, err
+		return nil, &connectError{Addr: target.Addr, Err: diagnose(ctx, target, err)}
 	}
 	return engine.Send(ctx, tunnel.LimitWrites(conn, limit), cfg)
 }
+
+// connectError: no connection to the receiver could be opened. Err is the probe's
+// diagnosis of the path when it found the failure (a *diagnosedError).
+type connectError struct {
+	Addr     string
+	Attempts int
+	Err      error
+}
+
+func (e *connectError) Error() string {
+	if e.Attempts > 1 {
+		return fmt.Sprintf("cannot connect to %s (%d attempts): %v", e.Addr, e.Attempts, e.Err)
+	}
+	return fmt.Sprintf("cannot connect to %s: %v", e.Addr, e.Err)
+}
+
+func (e *connectError) Unwrap() error { return e.Err }
 
 // droppedByOptions names what the options left out of the copy, for the summary.
 func droppedByOptions(o *SendOptions) []string {
@@ -238,8 +269,13 @@ func parseRate(s string) (int64, error) {
 	return 0, fmt.Errorf("%q is not a rate", s)
 }
 
-// transient reports whether waiting and reconnecting may help.
+// transient reports whether waiting and reconnecting may help. The probe's diagnosis,
+// when there is one, decides.
 func transient(err error) bool {
+	var diagnosed *diagnosedError
+	if errors.As(err, &diagnosed) {
+		return diagnosed.Transient()
+	}
 	var (
 		intercepted *tunnel.InterceptedError
 		auth        *proxy.AuthError

@@ -1,10 +1,12 @@
 // Package apipath tests ferry's API-path probe against a real kube-apiserver: directly,
-// behind nginx fronts that pass or drop the Upgrade header, and through squid as
-// HTTPS_PROXY.
+// behind nginx fronts that pass or drop the Upgrade header or answer exec themselves,
+// through squid as HTTPS_PROXY, and as the real `ferry probe --kubeconfig` command whose
+// own proxy selection (environment, --config, NO_PROXY, a kubeconfig's proxy-url) decides.
 package apipath
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -117,6 +119,24 @@ func TestAPIPath(t *testing.T) {
 			}
 		}
 	})
+	for _, code := range []int{403, 502} {
+		t.Run(fmt.Sprintf("nginx answering exec with %d", code), func(t *testing.T) {
+			r := run(t, frontRefusingExec(t, c, code), "direct")
+			if status(r) != "api-reachable=pass api-auth=pass api-upgrade=fail" {
+				t.Fatalf("%s", status(r))
+			}
+			f := r.FirstFailure()
+			for _, want := range []string{fmt.Sprintf("websocket: %d", code), fmt.Sprintf("SPDY/3.1: %d", code), "from nginx", "not from the API server", "text/html"} {
+				if !strings.Contains(f.Detail, want) {
+					t.Errorf("detail lacks %q: %s", want, f.Detail)
+				}
+			}
+			if !strings.Contains(f.Hint, "between here and the API server") || !strings.Contains(f.Hint, "NO_PROXY") {
+				t.Errorf("hint: %s", f.Hint)
+			}
+		})
+	}
+	t.Run("ferry probe command", func(t *testing.T) { probeCommand(t, c) })
 	t.Run("squid as HTTPS_PROXY", func(t *testing.T) {
 		sq := testenv.Squid(t, testenv.SquidOptions{Users: map[string]string{"api": "pr0xy pass"}})
 		e, err := config.Resolve(config.Inputs{Env: map[string]string{"HTTPS_PROXY": "http://api:pr0xy%20pass@" + sq}})

@@ -184,6 +184,10 @@ func greeter() probe.Greeter {
 	return func(ctx context.Context, c net.Conn) (string, error) { return engine.Greet(ctx, c, v) }
 }
 
+// diagnoseTimeout bounds a diagnosis: a proxy that takes the connection and never answers
+// must not hold a command forever.
+const diagnoseTimeout = 30 * time.Second
+
 // diagnose runs the data-path probe after a connection failed, so the user reads what is
 // wrong with the path rather than a raw socket or TLS error. When the probe finds the path
 // working (the failure has passed), the original error is returned.
@@ -191,6 +195,8 @@ func diagnose(ctx context.Context, target *tunnel.Target, cause error) error {
 	if ctx.Err() != nil {
 		return cause
 	}
+	ctx, cancel := context.WithTimeout(ctx, diagnoseTimeout)
+	defer cancel()
 	r := probe.DataPath(ctx, target, greeter(), nil)
 	var perr *probe.Error
 	if errors.As(r.Err(), &perr) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -148,4 +149,25 @@ func TestUpgradeCheckUnreachable(t *testing.T) {
 	if c := r.Checks[0]; c.Status != Fail || !strings.Contains(c.Detail, "connection refused") {
 		t.Fatalf("%+v", c)
 	}
+}
+
+// FuzzJudgeUpgrade: any answer gets a verdict with a detail, a hint exactly when it fails,
+// and an HTML page (a front's) never passes.
+func FuzzJudgeUpgrade(f *testing.F) {
+	f.Add(101, "", "", []byte(nil))
+	f.Add(500, "application/json", "", []byte(status(500, "error dialing backend: dial tcp: connection refused").body))
+	f.Add(400, "application/json", "", []byte(status(400, "Upgrade request required").body))
+	f.Add(403, "text/html", "nginx/1.22.1", []byte(nginx403))
+	f.Add(404, "text/plain; charset=utf-8", "", []byte("pod does not exist\n"))
+	f.Add(502, "application/json", "envoy", []byte(`{"kind":"Status","message":"<html>"}`))
+	f.Fuzz(func(t *testing.T, code int, contentType, server string, body []byte) {
+		a := upgradeAnswer{Code: code, Status: fmt.Sprintf("%d %s", code, http.StatusText(code)), ContentType: contentType, Server: server, Body: body}
+		v := judgeUpgrade(a)
+		if v.detail == "" || v.ok != (v.hint == "") {
+			t.Fatalf("verdict %+v for %+v", v, a)
+		}
+		if v.ok && code != http.StatusSwitchingProtocols && strings.HasPrefix(strings.TrimSpace(string(body)), "<") {
+			t.Fatalf("an HTML page passed: %+v", a)
+		}
+	})
 }

@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"strings"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -71,6 +73,17 @@ const (
 	// EndpointNodePort is a Service of type NodePort, reached at a node's address.
 	EndpointNodePort EndpointType = "NodePort"
 )
+
+// ParseEndpointType reads an endpoint type in any letter case ("nodeport", MTC's
+// "NodePort"); ok is false for anything else, ClusterIP included.
+func ParseEndpointType(s string) (t EndpointType, ok bool) {
+	for _, e := range []EndpointType{EndpointRoute, EndpointIngress, EndpointLoadBalancer, EndpointNodePort} {
+		if strings.EqualFold(s, string(e)) {
+			return e, true
+		}
+	}
+	return "", false
+}
 
 // DirectVolumeMigrationSpec says which claims to copy between which clusters.
 type DirectVolumeMigrationSpec struct {

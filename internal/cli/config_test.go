@@ -311,7 +311,7 @@ func TestConfigExplainTwoFiles(t *testing.T) {
 		"spec.stunnel_tcp_proxy (" + mc + " document 1)",
 		"Proxy cluster (" + cluster + " document 1) status.httpsProxy",
 		"OpenShift 4.14",
-		"rsync_endpoint_type", "NodePort", "ferry migrate uses --endpoint",
+		"rsync_endpoint_type", "NodePort", "ferry migrate without --endpoint",
 		"src_supplemental_groups", "5555", "spec.src_supplemental_groups",
 	} {
 		if !strings.Contains(out, want) {

@@ -55,7 +55,7 @@ func (o *MigrateOptions) AddFlags(cmd *cobra.Command) {
 	f.StringVar(&o.TargetNamespace, "target-namespace", "", "target namespace (default: the same name; only with one -n)")
 	f.StringArrayVar(&o.Configs, "config", nil, "MigrationController manifest: data-path proxy and transfer options")
 	f.StringArrayVar(&o.Proxies, "proxy", nil, "data-path CONNECT proxy http://[user[:password]@]host:port; repeatable: a chain")
-	f.StringVar(&o.Endpoint, "endpoint", "route", "how the source reaches the target: route, ingress, loadbalancer or nodeport")
+	f.StringVar(&o.Endpoint, "endpoint", "", "how the source reaches the target: route, ingress, loadbalancer or nodeport (default: the --config MigrationController's rsync_endpoint_type, else route)")
 	f.BoolVar(&o.Stage, "stage", false, "a copy while the application runs (the default); repeat it to send only the changes")
 	f.BoolVar(&o.Cutover, "cutover", false, "the final copy: refused while a running pod still mounts a source claim")
 	f.BoolVar(&o.CreateClaims, "create-target-pvcs", false, "create missing target claims like their sources")
@@ -123,11 +123,8 @@ func (o *MigrateOptions) spec(ctx context.Context, g *GlobalOptions) (kube.Spec,
 	if o.TargetNamespace != "" && len(o.Namespaces) > 1 {
 		return kube.Spec{}, usageError(errors.New("--target-namespace needs exactly one -n"))
 	}
-	endpoint, ok := map[string]v1alpha1.EndpointType{
-		"route": v1alpha1.EndpointRoute, "ingress": v1alpha1.EndpointIngress,
-		"loadbalancer": v1alpha1.EndpointLoadBalancer, "nodeport": v1alpha1.EndpointNodePort,
-	}[strings.ToLower(o.Endpoint)]
-	if !ok {
+	endpoint, ok := v1alpha1.ParseEndpointType(o.Endpoint)
+	if !ok && o.Endpoint != "" {
 		return kube.Spec{}, usageError(fmt.Errorf("--endpoint %q: use route, ingress, loadbalancer or nodeport", o.Endpoint))
 	}
 	classes := map[string]string{}
@@ -186,6 +183,9 @@ func (o *MigrateOptions) applyConfig(spec *kube.Spec, g *GlobalOptions) (func(*h
 	if err := spec.Apply(eff, mc); err != nil {
 		return nil, usageError(err)
 	}
+	if err := defaultEndpoint(spec, mc); err != nil {
+		return nil, usageError(err)
+	}
 	if len(o.Proxies) > 0 {
 		spec.Proxies = o.Proxies
 	}
@@ -194,6 +194,24 @@ func (o *MigrateOptions) applyConfig(spec *kube.Spec, g *GlobalOptions) (func(*h
 	}
 	spec.Checksum = spec.Checksum || o.Checksum
 	return apiProxyFunc(eff), nil
+}
+
+// defaultEndpoint fills in the endpoint when --endpoint was not given: the
+// MigrationController's rsync_endpoint_type, else a Route.
+func defaultEndpoint(spec *kube.Spec, mc *v1alpha1.MigrationControllerSpec) error {
+	if spec.Endpoint != "" {
+		return nil
+	}
+	spec.Endpoint = v1alpha1.EndpointRoute
+	if mc == nil || mc.RsyncEndpointType == "" {
+		return nil
+	}
+	t, ok := v1alpha1.ParseEndpointType(mc.RsyncEndpointType)
+	if !ok {
+		return fmt.Errorf("MigrationController spec.rsync_endpoint_type %q: ferry reaches the target through Route, Ingress, LoadBalancer or NodePort (ClusterIP would need one network for both clusters); set one there or pass --endpoint", mc.RsyncEndpointType)
+	}
+	spec.Endpoint = t
+	return nil
 }
 
 // cluster connects to a context of the kubeconfig through proxy, unless the kubeconfig

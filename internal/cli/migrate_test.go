@@ -103,6 +103,29 @@ func TestMigrateSpec(t *testing.T) {
 				t.Errorf("proxies %v", s.Proxies)
 			}
 		}},
+		{"endpoint from the manifest", func(o *MigrateOptions) {
+			o.Endpoint, o.Configs, o.PVCs = "", []string{mcFile(t, "rsync_endpoint_type: NodePort")}, []string{"db"}
+		}, "", func(t *testing.T, s kube.Spec) {
+			if s.Endpoint != v1alpha1.EndpointNodePort {
+				t.Errorf("endpoint %s, want the manifest's NodePort", s.Endpoint)
+			}
+		}},
+		{"--endpoint wins over the manifest", func(o *MigrateOptions) {
+			o.Endpoint, o.Configs, o.PVCs = "loadbalancer", []string{mcFile(t, "rsync_endpoint_type: NodePort")}, []string{"db"}
+		}, "", func(t *testing.T, s kube.Spec) {
+			if s.Endpoint != v1alpha1.EndpointLoadBalancer {
+				t.Errorf("endpoint %s, want the flag's LoadBalancer", s.Endpoint)
+			}
+		}},
+		{"no endpoint anywhere: a Route", func(o *MigrateOptions) { o.Endpoint, o.PVCs = "", []string{"db"} }, "",
+			func(t *testing.T, s kube.Spec) {
+				if s.Endpoint != v1alpha1.EndpointRoute {
+					t.Errorf("endpoint %s, want Route", s.Endpoint)
+				}
+			}},
+		{"ClusterIP in the manifest", func(o *MigrateOptions) {
+			o.Endpoint, o.Configs = "", []string{mcFile(t, "rsync_endpoint_type: ClusterIP")}
+		}, "spec.rsync_endpoint_type", nil},
 		{"bad resource in the manifest", func(o *MigrateOptions) { o.Configs = []string{mcFile(t, "target_rsync_pod_cpu_limits: lots")} }, "not a quantity", nil},
 		{"no source", func(o *MigrateOptions) { o.SourceContext = "" }, "--source-context", nil},
 		{"no namespace", func(o *MigrateOptions) { o.Namespaces = nil }, "-n NAMESPACE", nil},

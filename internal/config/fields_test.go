@@ -171,7 +171,7 @@ func TestMigrationSettingsExplained(t *testing.T) {
 			t.Errorf("%s = %+v, want %q from spec.%s", f, v, want, f)
 		}
 	}
-	if n := e.Migration["rsync_endpoint_type"].Note; !strings.Contains(n, "ferry migrate uses --endpoint") {
+	if n := e.Migration["rsync_endpoint_type"].Note; !strings.Contains(n, "ferry migrate without --endpoint") {
 		t.Errorf("endpoint note %q", n)
 	}
 	if n := e.Migration["migration_rsync_super_privileged"].Note; !strings.Contains(n, "privileged") {

@@ -1,8 +1,6 @@
 package config
 
 import (
-	"strings"
-
 	"github.com/ferrydvm/ferry/api/v1alpha1"
 )
 
@@ -38,12 +36,10 @@ func (e *Effective) migration(spec specView) {
 func migrationNote(field, value string) string {
 	switch field {
 	case "rsync_endpoint_type":
-		for _, t := range []v1alpha1.EndpointType{v1alpha1.EndpointRoute, v1alpha1.EndpointIngress, v1alpha1.EndpointLoadBalancer, v1alpha1.EndpointNodePort} {
-			if strings.EqualFold(value, string(t)) {
-				return "used by the controller for DVMs without spec.endpoint; ferry migrate uses --endpoint"
-			}
+		if _, ok := v1alpha1.ParseEndpointType(value); ok {
+			return "the endpoint of DVMs without spec.endpoint and of ferry migrate without --endpoint"
 		}
-		return "not an endpoint ferry has (Route, Ingress, LoadBalancer, NodePort): the controller refuses DVMs without spec.endpoint"
+		return "not an endpoint ferry has (Route, Ingress, LoadBalancer, NodePort): the controller refuses DVMs without spec.endpoint, ferry migrate runs without --endpoint"
 	case "migration_rsync_super_privileged":
 		return "ferry runs its pods privileged, as migration_rsync_privileged does"
 	}

@@ -57,10 +57,8 @@ func chooseEndpoint(dvm *v1alpha1.DirectVolumeMigration, s *settings, servesRout
 		return dvm.Spec.Endpoint, nil
 	}
 	if t := s.Spec.RsyncEndpointType; t != "" {
-		for _, e := range []v1alpha1.EndpointType{v1alpha1.EndpointRoute, v1alpha1.EndpointIngress, v1alpha1.EndpointLoadBalancer, v1alpha1.EndpointNodePort} {
-			if strings.EqualFold(t, string(e)) {
-				return e, nil
-			}
+		if e, ok := v1alpha1.ParseEndpointType(t); ok {
+			return e, nil
 		}
 		return "", fmt.Errorf("MigrationController spec.rsync_endpoint_type %q: ferry reaches the target through Route, Ingress, LoadBalancer or NodePort (ClusterIP would need one network for both clusters); set one there or in the DVM's spec.endpoint", t)
 	}

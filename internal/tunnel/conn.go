@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"encoding/binary"
+	"io"
 	"net"
 	"sync"
 )
@@ -14,7 +15,7 @@ const rawBufSize = 256 << 10
 
 // rawConn is the connection under TLS. Reads go through a buffer and stop at the end of each
 // TLS record, so that crypto/tls never holds more than the record it is working on and
-// recordReady can tell whether the next record is already here. Writes go straight through,
+// fullRecordReady can tell whether the next record is already here. Writes go straight through,
 // except while a Conn.Write is in progress: then the records it produces are gathered and
 // sent together when it ends.
 type rawConn struct {
@@ -41,18 +42,24 @@ func setSocketBuffers(c net.Conn) {
 	}
 }
 
-// recordHeaderLen is the size of a TLS record header: type, version, length.
-const recordHeaderLen = 5
+const (
+	// recordHeaderLen is the size of a TLS record header: type, version, length.
+	recordHeaderLen = 5
+	// fullRecordLen is the length field of a TLS 1.3 record that carries a full 16 KiB of
+	// data: the data, its content type and the AEAD tag. Bulk data comes in such records;
+	// handshake messages and alerts never fill one.
+	fullRecordLen = 16<<10 + 1 + 16
+)
 
 // Read reads no further than the end of the current record.
 func (c *rawConn) Read(b []byte) (int, error) {
 	if c.left == 0 {
 		hdr, err := c.r.Peek(recordHeaderLen)
+		if err == io.EOF && len(hdr) > 0 {
+			return c.r.Read(b) // a torn header at the end: let crypto/tls report it
+		}
 		if err != nil {
-			if len(hdr) == 0 {
-				return 0, err
-			}
-			return c.r.Read(b) // a torn header: let crypto/tls report it
+			return 0, err // the bytes stay buffered for a later call (after a timeout, say)
 		}
 		c.left = recordHeaderLen + int(binary.BigEndian.Uint16(hdr[3:]))
 	}
@@ -61,8 +68,10 @@ func (c *rawConn) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// recordReady reports whether a whole record is buffered, so that reading it cannot block.
-func (c *rawConn) recordReady() bool {
+// fullRecordReady reports whether the next record is a full one of bulk data and is
+// buffered whole, so that reading it cannot block. Smaller records (the last of a burst, a
+// handshake message or an alert, after which crypto/tls would read on) do not count.
+func (c *rawConn) fullRecordReady() bool {
 	if c.left > 0 {
 		return false // crypto/tls stopped inside a record: only when it failed
 	}
@@ -70,7 +79,8 @@ func (c *rawConn) recordReady() bool {
 	if err != nil || len(hdr) < recordHeaderLen {
 		return false
 	}
-	return c.r.Buffered() >= recordHeaderLen+int(binary.BigEndian.Uint16(hdr[3:]))
+	n := int(binary.BigEndian.Uint16(hdr[3:]))
+	return n >= fullRecordLen && c.r.Buffered() >= recordHeaderLen+n
 }
 
 func (c *rawConn) Write(b []byte) (int, error) {

@@ -222,13 +222,11 @@ func copyLoop(dst, src net.Conn) (int64, error) {
 }
 
 // copyFromTLS copies from a TLS connection, which yields one record of at most 16 KiB per
-// read. Records that have arrived in full are gathered and written together, so bulk data
-// takes one system call per buffer; a record still on its way is never waited for before
-// writing what is there, so interactive protocols see no delay. One goroutine does it all:
-// handing buffers between goroutines costs more than it saves. (A whole record ahead could
-// in principle be a post-handshake message after which Read waits for more; the peers send
-// those only during the handshake: session tickets, which ferry's server does not send at
-// all. Neither Go nor OpenSSL starts a key update on its own.)
+// read. Full records that have arrived whole are gathered and written together, so bulk
+// data takes one system call per buffer. Anything else is written before reading on: a
+// record still on its way, or a small one (the end of a burst, or a message that is not data,
+// after which Read would wait for more), so interactive protocols see no delay. One goroutine
+// does it all: handing buffers between goroutines costs more than it saves.
 func copyFromTLS(dst net.Conn, src *Conn) (int64, error) {
 	const maxRecord = 16 << 10
 	bp := bufPool.Get().(*[]byte)
@@ -239,7 +237,7 @@ func copyFromTLS(dst net.Conn, src *Conn) (int64, error) {
 	for {
 		nr, rerr := src.Read(buf[fill:])
 		fill += nr
-		if rerr == nil && len(buf)-fill >= maxRecord && src.raw.recordReady() {
+		if rerr == nil && len(buf)-fill >= maxRecord && src.raw.fullRecordReady() {
 			continue
 		}
 		if fill > 0 {

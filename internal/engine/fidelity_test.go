@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ferrydvm/ferry/internal/scan"
+	"github.com/ferrydvm/ferry/internal/testenv"
 	"github.com/ferrydvm/ferry/internal/treediff"
 	"github.com/ferrydvm/ferry/internal/treegen"
 )
@@ -102,7 +103,8 @@ func TestInheritedDefaultACL(t *testing.T) {
 	for _, f := range []string{"top", "sub/f", "sub/deeper/g"} {
 		write(t, filepath.Join(src, f), f)
 	}
-	if out, err := exec.Command("setfacl", "-d", "-m", "u:1234:rwx", dst).CombinedOutput(); err != nil {
+	setfacl := testenv.Need(t, "setfacl")["setfacl"]
+	if out, err := exec.Command(setfacl, "-d", "-m", "u:1234:rwx", dst).CombinedOutput(); err != nil {
 		t.Fatalf("setfacl: %v: %s", err, out)
 	}
 	if _, err := copyTree(t, src, dst, Options{}); err != nil {

@@ -24,8 +24,8 @@ func applyMeta(dirfd int, name string, fd int, x *entry, o Options) error {
 	return applyMetaIn(dirfd, name, fd, x, o, false)
 }
 
-// applyMetaIn is applyMeta; fresh says the object was just created in a directory without a
-// default ACL, so it has no xattrs to remove.
+// applyMetaIn is applyMeta; fresh says the object was just created in a clean directory (see
+// dirNode.clean): it has no xattrs to remove, and maybe the right mode already.
 func applyMetaIn(dirfd int, name string, fd int, x *entry, o Options, fresh bool) error {
 	if !o.NoOwner {
 		var err error
@@ -64,7 +64,7 @@ func applyMetaIn(dirfd int, name string, fd int, x *entry, o Options, fresh bool
 // createMode is the mode to create a new regular file with, and whether that is already its
 // final mode. It is x's own mode when nothing will change it: no setuid, setgid or sticky bit
 // (which need setting after chown), no bit the umask removes, no access ACL to set (it rewrites
-// the group bits), a directory without a default ACL (fresh; it would replace the umask), and
+// the group bits), a clean directory (fresh: no default ACL, which would replace the umask), and
 // owner read and write (so a partial copy can be reopened to resume). Otherwise it is 0600
 // until applyMetaIn sets the mode. Saving the chmod is a system call per file.
 func createMode(x *entry, o Options, fresh bool) (mode uint32, final bool) {

@@ -165,7 +165,8 @@ func digestAt(dirfd int, name string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	h := blake3.New()
+	h := newHasher()
+	defer hashers.Put(h)
 	if _, err := io.Copy(h, f); err != nil {
 		return nil, fmt.Errorf("read for --checksum: %w", err)
 	}
@@ -174,7 +175,7 @@ func digestAt(dirfd int, name string) ([]byte, error) {
 
 // create opens a fresh temporary file for t.
 func (ws *writeState) create(t *fileTask, o Options) error {
-	mode, _ := createMode(t.x, o, t.dir.fresh)
+	mode, _ := createMode(t.x, o, t.dir.clean())
 	fd, err := unix.Openat(t.dir.fd, tempName(t.name), unix.O_RDWR|unix.O_CREAT|unix.O_TRUNC|unix.O_NOFOLLOW|unix.O_CLOEXEC, mode)
 	if err != nil {
 		return fmt.Errorf("create temporary file: %w", err)
@@ -239,7 +240,7 @@ func (w *worker) finish(t *fileTask, digest []byte) error {
 		return fmt.Errorf("verification failed: the content written does not match the sender's digest")
 	}
 	tmp := tempName(t.name)
-	if err := applyMetaIn(t.dir.fd, tmp, int(ws.f.Fd()), t.x, w.s.opts, t.dir.fresh); err != nil {
+	if err := applyMetaIn(t.dir.fd, tmp, int(ws.f.Fd()), t.x, w.s.opts, t.dir.clean()); err != nil {
 		return err
 	}
 	if err := unix.Renameat(t.dir.fd, tmp, t.dir.fd, t.name); err != nil {

@@ -62,6 +62,7 @@ type dirNode struct {
 	pending int  // children not yet complete: files, links, directories
 	closed  bool // the walk has left it
 	fresh   bool // created by this session: empty, so nothing in it needs comparing
+	noACL   bool // fresh, without a default ACL: what is created in it starts with no ACL
 	seen    map[string]bool
 }
 
@@ -387,13 +388,13 @@ func (s *session) mkdir(parent *dirNode, name string, x *entry) error {
 	if err != nil {
 		return fmt.Errorf("open directory: %w", err)
 	}
-	if fresh && !s.opts.NoXattrs {
-		if err := dropInheritedDefaultACL(fd); err != nil {
-			unix.Close(fd)
-			return err
-		}
-	}
 	d := &dirNode{path: x.Path, name: name, x: x, fd: fd, parent: parent, fresh: fresh}
+	switch {
+	case fresh && parent.fresh:
+		d.noACL = parent.noACL // made in a directory of ours: it inherited nothing new
+	case fresh && !s.opts.NoXattrs:
+		d.noACL = dropInheritedDefaultACL(fd)
+	}
 	if s.opts.Delete && !fresh {
 		d.seen = make(map[string]bool)
 	}
@@ -402,16 +403,20 @@ func (s *session) mkdir(parent *dirNode, name string, x *entry) error {
 	return nil
 }
 
-// dropInheritedDefaultACL removes the default ACL a new directory inherited from its parent,
-// so that the files created in it start with no ACL, as a fresh directory promises. The
-// directory's own attributes, default ACL included, are applied once its contents are done.
-func dropInheritedDefaultACL(fd int) error {
+// dropInheritedDefaultACL removes the default ACL a new directory inherited from its parent
+// and reports whether it now surely has none, so that the files created in it start
+// without an ACL. The directory's own attributes, default ACL included, are applied once
+// its contents are done. Any other answer (a file system without POSIX ACLs, which may have
+// its own inheritance, or a refusal) leaves the directory to the slower path: its files'
+// attributes are listed and fixed one by one.
+func dropInheritedDefaultACL(fd int) bool {
 	err := unix.Fremovexattr(fd, scan.ACLDefault)
-	if err == nil || errors.Is(err, unix.ENODATA) || errors.Is(err, unix.EOPNOTSUPP) {
-		return nil
-	}
-	return fmt.Errorf("remove the default ACL the new directory inherited: %w", err)
+	return err == nil || errors.Is(err, unix.ENODATA)
 }
+
+// clean reports whether a file created in d starts with no xattrs and with the mode it is
+// created with, so that nothing needs listing or fixing afterwards.
+func (d *dirNode) clean() bool { return d.fresh && d.noACL }
 
 // maybeFinalize applies a directory's metadata once the walk has left it and everything in
 // it is complete, then does the same for its parent.

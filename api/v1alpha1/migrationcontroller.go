@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"fmt"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -129,4 +131,16 @@ type MigrationControllerSpec struct {
 	// Other holds every other field as it was written (JSON values). It is not part of the
 	// schema: the CRD keeps these fields because the spec preserves unknown fields.
 	Other JSONObject `json:"-"`
+}
+
+// EndpointType is the endpoint rsync_endpoint_type names, "" when it is unset. A value ferry
+// has no endpoint for (MTC's ClusterIP, a typo) is an error that names the field.
+func (s *MigrationControllerSpec) EndpointType() (EndpointType, error) {
+	if s.RsyncEndpointType == "" {
+		return "", nil
+	}
+	if t, ok := ParseEndpointType(s.RsyncEndpointType); ok {
+		return t, nil
+	}
+	return "", fmt.Errorf("MigrationController spec.rsync_endpoint_type %q: ferry reaches the target through Route, Ingress, LoadBalancer or NodePort (ClusterIP would need one network for both clusters)", s.RsyncEndpointType)
 }

@@ -203,14 +203,16 @@ func defaultEndpoint(spec *kube.Spec, mc *v1alpha1.MigrationControllerSpec) erro
 		return nil
 	}
 	spec.Endpoint = v1alpha1.EndpointRoute
-	if mc == nil || mc.RsyncEndpointType == "" {
+	if mc == nil {
 		return nil
 	}
-	t, ok := v1alpha1.ParseEndpointType(mc.RsyncEndpointType)
-	if !ok {
-		return fmt.Errorf("MigrationController spec.rsync_endpoint_type %q: ferry reaches the target through Route, Ingress, LoadBalancer or NodePort (ClusterIP would need one network for both clusters); set one there or pass --endpoint", mc.RsyncEndpointType)
+	t, err := mc.EndpointType()
+	if err != nil {
+		return fmt.Errorf("%w; set one there or pass --endpoint", err)
 	}
-	spec.Endpoint = t
+	if t != "" {
+		spec.Endpoint = t
+	}
 	return nil
 }
 

@@ -39,7 +39,7 @@ func migrationNote(field, value string) string {
 		if _, ok := v1alpha1.ParseEndpointType(value); ok {
 			return "the endpoint of DVMs without spec.endpoint and of ferry migrate without --endpoint"
 		}
-		return "not an endpoint ferry has (Route, Ingress, LoadBalancer, NodePort): the controller refuses DVMs without spec.endpoint, ferry migrate runs without --endpoint"
+		return "not an endpoint ferry has (Route, Ingress, LoadBalancer, NodePort): DVMs without spec.endpoint and ferry migrate without --endpoint are refused"
 	case "migration_rsync_super_privileged":
 		return "ferry runs its pods privileged, as migration_rsync_privileged does"
 	}

@@ -56,11 +56,12 @@ func chooseEndpoint(dvm *v1alpha1.DirectVolumeMigration, s *settings, servesRout
 	if dvm.Spec.Endpoint != "" {
 		return dvm.Spec.Endpoint, nil
 	}
-	if t := s.Spec.RsyncEndpointType; t != "" {
-		if e, ok := v1alpha1.ParseEndpointType(t); ok {
-			return e, nil
-		}
-		return "", fmt.Errorf("MigrationController spec.rsync_endpoint_type %q: ferry reaches the target through Route, Ingress, LoadBalancer or NodePort (ClusterIP would need one network for both clusters); set one there or in the DVM's spec.endpoint", t)
+	t, err := s.Spec.EndpointType()
+	if err != nil {
+		return "", fmt.Errorf("%w; set one there or in the DVM's spec.endpoint", err)
+	}
+	if t != "" {
+		return t, nil
 	}
 	routes, err := servesRoutes()
 	if err != nil {

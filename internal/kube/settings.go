@@ -15,10 +15,8 @@ import (
 
 // Apply sets what a MigrationController says about migrations: the data-path proxies,
 // the transfer options from its rsync_* fields (every one of config.TransferFlags:
-// bandwidth, delete, checksum; retries only where BackoffLimit is unset), the pods'
-// resources, supplemental groups and privileges, and the Ingress domain. Compression
-// (-z in rsync_opt_extras) is not among them: Spec has no such option, so
-// internal/config reports it as not used rather than as a setting. eff is the
+// bandwidth, delete, checksum, compression; retries only where BackoffLimit is unset), the
+// pods' resources, supplemental groups and privileges, and the Ingress domain. eff is the
 // configuration resolved from it (internal/config); mc its spec, nil when absent.
 // Errors name the field at fault.
 func (s *Spec) Apply(eff *config.Effective, mc *v1alpha1.MigrationControllerSpec) error {

@@ -49,7 +49,7 @@ func stunnelPair(b *testing.B, certs, squid, sinkAddr string) pair {
 func BenchmarkTunnelVsStunnel(b *testing.B) {
 	testenv.Need(b, "stunnel4", "squid")
 	const size = 512 << 20
-	const rounds = 5
+	const rounds = 7
 	bin, dir := ferryBinary(b), certs(b)
 	squid := testenv.Squid(b, testenv.SquidOptions{Users: map[string]string{"bench": "pw"}})
 	sinkAddr := sink(b)

@@ -115,6 +115,27 @@ func TestCertsGenerate(t *testing.T) {
 	}
 }
 
+// echoServer listens on 127.0.0.1 until the test ends, echoes what each connection sends
+// and closes it when the peer has finished; it returns the address.
+func echoServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(c, c); c.Close() }()
+		}
+	}()
+	return ln.Addr().String()
+}
+
 // background runs fn until the test ends and returns the address it reports.
 func background(t *testing.T, fn func(ctx context.Context, ready chan<- string) error) string {
 	t.Helper()
@@ -144,20 +165,10 @@ func TestTunnelCommandsThroughSquid(t *testing.T) {
 	certsDir := filepath.Join(t.TempDir(), "certs")
 	run("certs", "generate", "--out", certsDir)
 	sq := testenv.Squid(t, testenv.SquidOptions{Users: map[string]string{"u": "top s3cret:@/"}})
-	echoLn, _ := net.Listen("tcp", "127.0.0.1:0")
-	defer echoLn.Close()
-	go func() {
-		for {
-			c, err := echoLn.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
+	echo := echoServer(t)
 	gs, _, serverLog := globals()
 	server := background(t, func(ctx context.Context, ready chan<- string) error {
-		return runTunnelServer(ctx, &TunnelOptions{Listen: "127.0.0.1:0", Forward: echoLn.Addr().String(), Certs: certsDir, Grace: time.Second, Ready: ready}, gs)
+		return runTunnelServer(ctx, &TunnelOptions{Listen: "127.0.0.1:0", Forward: echo, Certs: certsDir, Grace: time.Second, Ready: ready}, gs)
 	})
 	gc, _, clientLog := globals()
 	client := background(t, func(ctx context.Context, ready chan<- string) error {

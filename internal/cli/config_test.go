@@ -173,20 +173,10 @@ func TestConfigFlagDialsTheManifestProxy(t *testing.T) {
 	})
 
 	t.Run("tunnel client", func(t *testing.T) {
-		echoLn, _ := net.Listen("tcp", "127.0.0.1:0")
-		defer echoLn.Close()
-		go func() {
-			for {
-				c, err := echoLn.Accept()
-				if err != nil {
-					return
-				}
-				go func() { io.Copy(c, c); c.Close() }()
-			}
-		}()
+		echo := echoServer(t)
 		gs, _, _ := globals()
 		server := background(t, func(ctx context.Context, ready chan<- string) error {
-			return runTunnelServer(ctx, &TunnelOptions{Listen: "127.0.0.1:0", Forward: echoLn.Addr().String(), Certs: certsDir, Grace: time.Second, Ready: ready}, gs)
+			return runTunnelServer(ctx, &TunnelOptions{Listen: "127.0.0.1:0", Forward: echo, Certs: certsDir, Grace: time.Second, Ready: ready}, gs)
 		})
 		px := startConnectProxy(t)
 		gc, _, clientLog := globals()

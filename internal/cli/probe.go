@@ -32,6 +32,8 @@ type ProbeOptions struct {
 	Kubeconfig string
 	Context    string
 	Pod        string // NAMESPACE/NAME
+	// ConnectTimeout bounds opening the data path: TCP, every CONNECT, the TLS handshake.
+	ConnectTimeout time.Duration
 }
 
 func newProbeCommand(g *GlobalOptions) *cobra.Command {
@@ -42,16 +44,19 @@ func newProbeCommand(g *GlobalOptions) *cobra.Command {
 		Long: `Checks the data path step by step: each proxy hop is reachable (proxy-tcp), accepts the
 credentials (proxy-auth) and the CONNECT (proxy-connect); TLS reaches the receiver unchanged
 (tls-end-to-end: an intercepting proxy is named); the receiver accepts this migration's client
-certificate and speaks this version (server-handshake). Later checks are skipped when one fails.
+certificate and speaks this version (server-handshake). A step that gets no answer within
+--connect-timeout fails as a timeout. Later checks are skipped when one fails.
 
 With --kubeconfig it checks the API path instead: the API server answers through the proxies
 that apply (api-reachable: the kubeconfig's proxy-url when it has one, as for kubectl, else
 HTTPS_PROXY/NO_PROXY from --config or the environment), the credentials are accepted and may
-exec in --pod (api-auth), and an exec request reaches the API server with its Upgrade header,
-as WebSocket and as SPDY (api-upgrade): a 101, or an error from beyond the API server's
-upgrade check (dialing the kubelet), passes. A 400 "Upgrade request required" means something
-in between drops the header; an answer that is not the API server's (an HTML 403 or 502 from
-a proxy or load balancer) names who answered.
+exec in --pod (api-auth), and an exec request reaches the API server with its Upgrade header
+(api-upgrade). It is tried as WebSocket and as SPDY; client-go falls back from one to the
+other, so the check passes when either gets a 101 or an error only the API server's path to
+the kubelet gives (dialing the kubelet, the kubelet's own refusal), and the detail names both
+results. "Upgrade request required", in any answer, means something in between drops the
+header; an answer that is not the API server's (an HTML 403 or 502 from a proxy or load
+balancer) names who answered.
 
 Exit codes: 0 when no check fails, 1 otherwise, 2 for bad arguments.`,
 		Example: `  ferry probe --connect rsync.apps.target.example.com:443 --certs ./certs \
@@ -68,6 +73,7 @@ Exit codes: 0 when no check fails, 1 otherwise, 2 for bad arguments.`,
 	addProxyFlags(cmd, &o.Proxies, &o.ServerName, &o.Config)
 	f.StringVarP(&o.Output, "output", "o", "text", "output: text or json")
 	f.BoolVar(&o.Measure, "measure", false, "also time the path, the TLS handshake and the first answer")
+	f.DurationVar(&o.ConnectTimeout, "connect-timeout", tunnel.DefaultDialTimeout, "give up opening the data path (TCP, each CONNECT, the TLS handshake) after this long")
 	f.StringVar(&o.Kubeconfig, "kubeconfig", "", "check the API path of this cluster instead of a data path")
 	f.StringVar(&o.Context, "context", "", "kubeconfig context")
 	f.StringVar(&o.Pod, "pod", "", "NAMESPACE/NAME of a pod to try exec on (with --kubeconfig)")
@@ -95,6 +101,7 @@ func runProbe(ctx context.Context, o *ProbeOptions, g *GlobalOptions) error {
 	if err != nil {
 		return err
 	}
+	target.DialTimeout = o.ConnectTimeout
 	var sample probe.Sampler
 	if o.Measure {
 		sample = func(ctx context.Context, c net.Conn) (time.Duration, float64, error) {
@@ -184,9 +191,9 @@ func greeter() probe.Greeter {
 	return func(ctx context.Context, c net.Conn) (string, error) { return engine.Greet(ctx, c, v) }
 }
 
-// diagnoseTimeout bounds a diagnosis: a proxy that takes the connection and never answers
-// must not hold a command forever.
-const diagnoseTimeout = 30 * time.Second
+// greetTimeout is the time a diagnosis gives the far end's greeting after the path and TLS
+// (engine.Greet waits 10s at most).
+const greetTimeout = 15 * time.Second
 
 // diagnose runs the data-path probe after a connection failed, so the user reads what is
 // wrong with the path rather than a raw socket or TLS error. When the probe finds the path
@@ -195,7 +202,9 @@ func diagnose(ctx context.Context, target *tunnel.Target, cause error) error {
 	if ctx.Err() != nil {
 		return cause
 	}
-	ctx, cancel := context.WithTimeout(ctx, diagnoseTimeout)
+	// The probe bounds the path and the TLS handshake by the target's dial timeout; this
+	// bounds the whole, so that nothing holds a command forever.
+	ctx, cancel := context.WithTimeout(ctx, target.DialLimit()+greetTimeout)
 	defer cancel()
 	r := probe.DataPath(ctx, target, greeter(), nil)
 	var perr *probe.Error

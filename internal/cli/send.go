@@ -41,6 +41,8 @@ type SendOptions struct {
 	// (in a sender pod of `ferry migrate`).
 	ReportConfigMap string
 	Streams         int
+	// ConnectTimeout bounds opening each connection: TCP, every CONNECT, the TLS handshake.
+	ConnectTimeout time.Duration
 }
 
 // AddFlags registers the flags.
@@ -60,7 +62,8 @@ func (o *SendOptions) AddFlags(cmd *cobra.Command) {
 	f.StringVar(&o.BWLimit, "bwlimit", "", "limit the bandwidth: KiB/s as a plain number (as rsync's --bwlimit), or with a unit: 500KiB, 20MiB, 1GiB (per second)")
 	f.BoolVar(&o.Compress, "compress", false, "compress data with zstd (for slow links)")
 	f.StringVar(&o.ReportConfigMap, "report-configmap", "", "in a pod: also report progress into this ConfigMap of the pod's namespace (used by ferry migrate)")
-	f.IntVar(&o.Streams, "streams", 2, "connections that carry file data at once (each through the proxies)")
+	f.IntVar(&o.Streams, "streams", 2, "connections that carry file data at once (each through the proxies); when one of the extra ones cannot be opened, the copy goes on over those that could and the log says why")
+	f.DurationVar(&o.ConnectTimeout, "connect-timeout", tunnel.DefaultDialTimeout, "give up opening a connection (TCP, each CONNECT, the TLS handshake) after this long; a timeout is diagnosed and retried")
 	f.StringVar(&o.Progress, "progress", "auto", "progress display: auto (bars on a terminal, log lines otherwise), bars, log or none")
 }
 
@@ -73,9 +76,10 @@ func newSendCommand(g *GlobalOptions) *cobra.Command {
 HOST:PORT, over mutually authenticated TLS 1.3, through the proxies given. Every file, owner,
 mode, time, link, xattr, ACL and hole is carried; each file is verified with BLAKE3 before it
 takes its final name. A second run sends only what changed; a cut connection is resumed.
-A connection that cannot be opened is explained as 'ferry probe' would (which hop, which
-credentials, which rule, who intercepted TLS), and retried only when waiting may help
-(refused, timed out, a proxy's gateway error).
+A connection that cannot be opened within --connect-timeout is explained as 'ferry probe'
+would (which hop, which credentials, which rule, who intercepted TLS, a receiver that refuses
+this migration's client certificate), and retried only when waiting may help (refused, timed
+out, a proxy's gateway error).
 
 Exit codes: 0 when the copy is complete and verified, 1 otherwise, 2 for bad arguments.`,
 		Example: `  ferry send /mnt/data rsync.apps.target.example.com:443/data --certs ./certs \
@@ -139,13 +143,18 @@ func runSend(ctx context.Context, o *SendOptions, g *GlobalOptions, args []strin
 	if err != nil {
 		return err
 	}
+	target.DialTimeout = o.ConnectTimeout
 	cfg := &engine.SendConfig{
 		Source: src, Volume: dst.Volume, Subdir: dst.Subdir, Workers: o.Workers, Log: g.Logger(), Version: version(),
 		Streams: o.Streams,
+		// The extra data connections (--streams): one that cannot be opened leaves the copy
+		// on fewer connections, and the engine logs this error, so it says which
+		// connection failed at which step (tunnel.Dial names the hop, the proxy's answer,
+		// TLS, or the step that timed out).
 		Dial: func(ctx context.Context) (io.ReadWriteCloser, error) {
 			c, err := tunnel.Dial(ctx, target)
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("open an extra data connection (--streams %d) to %s: %w", o.Streams, target.Addr, err)
 			}
 			return tunnel.LimitWrites(c, limit), nil
 		},
@@ -171,12 +180,14 @@ func runSend(ctx context.Context, o *SendOptions, g *GlobalOptions, args []strin
 // resumes partial files the receiver kept. A connection that cannot be opened is
 // explained by the probe (which hop, which credentials, which rule, who intercepted TLS)
 // and retried only when the probe says waiting may help (refused, timed out, a gateway
-// error); refusals (credentials, proxy rules, interception, a receiver that rejects us)
-// are not retried: they will not change by waiting.
+// error); refusals (credentials, proxy rules, interception, a receiver that rejects our
+// client certificate) are not retried: they will not change by waiting. Both kinds of
+// retry count against --retries and are logged with retry="i/N".
 func sendWithRetries(ctx context.Context, o *SendOptions, g *GlobalOptions, target *tunnel.Target, cfg *engine.SendConfig, limit *rate.Limiter, rep *reporter) (*engine.Result, error) {
 	wait := o.RetryWait
 	var wire int64
-	for attempt := 0; ; attempt++ {
+	failed := 0 // connection attempts that failed in a row, since the last that connected
+	for retry := 0; ; retry++ {
 		cfg.Progress = &engine.Progress{}
 		rep.watch(cfg.Progress)
 		res, err := sendOnce(ctx, target, cfg, limit)
@@ -187,15 +198,19 @@ func sendWithRetries(ctx context.Context, o *SendOptions, g *GlobalOptions, targ
 		var noConn *connectError
 		isConnErr := errors.As(err, &noConn)
 		if isConnErr {
-			noConn.Attempts = attempt + 1
+			failed++
+			noConn.Attempts = failed
+		} else {
+			failed = 0
 		}
-		if err == nil || errors.Is(err, engine.ErrIncomplete) || !transient(err) || ctx.Err() != nil || attempt >= o.Retries {
+		if err == nil || errors.Is(err, engine.ErrIncomplete) || !transient(err) || ctx.Err() != nil || retry >= o.Retries {
 			return res, err
 		}
+		count := fmt.Sprintf("%d/%d", retry+1, o.Retries)
 		if isConnErr {
-			g.Logger().Warn("cannot connect", "attempt", fmt.Sprintf("%d/%d", attempt+1, o.Retries+1), "wait", wait, "diagnosis", noConn.Err)
+			g.Logger().Warn("cannot connect", "retry", count, "wait", wait, "diagnosis", noConn.Err)
 		} else {
-			g.Logger().Warn("connection lost, resuming", "attempt", attempt+1, "of", o.Retries, "wait", wait, "error", err)
+			g.Logger().Warn("connection lost, resuming", "retry", count, "wait", wait, "error", err)
 			rep.reconnects.Add(1)
 		}
 		select {
@@ -207,18 +222,26 @@ func sendWithRetries(ctx context.Context, o *SendOptions, g *GlobalOptions, targ
 	}
 }
 
-// sendOnce runs one session; a connection that cannot be opened is a *connectError
-// carrying the probe's diagnosis of the path.
+// sendOnce runs one session. A connection that cannot be opened, or that the receiver
+// refuses at once for our client certificate, is a *connectError carrying the probe's
+// diagnosis of the path.
 func sendOnce(ctx context.Context, target *tunnel.Target, cfg *engine.SendConfig, limit *rate.Limiter) (*engine.Result, error) {
 	conn, err := tunnel.Dial(ctx, target)
 	if err != nil {
 		return nil, &connectError{Addr: target.Addr, Err: diagnose(ctx, target, err)}
 	}
-	return engine.Send(ctx, tunnel.LimitWrites(conn, limit), cfg)
+	res, err := engine.Send(ctx, tunnel.LimitWrites(conn, limit), cfg)
+	if errors.Is(err, engine.ErrCertificateRefused) {
+		// In TLS 1.3 the receiver's refusal comes after Dial, on the first read: the
+		// connection was never really open.
+		return nil, &connectError{Addr: target.Addr, Err: diagnose(ctx, target, err)}
+	}
+	return res, err
 }
 
 // connectError: no connection to the receiver could be opened. Err is the probe's
-// diagnosis of the path when it found the failure (a *diagnosedError).
+// diagnosis of the path when it found the failure (a *diagnosedError). Attempts counts
+// the connection attempts that failed in a row (sessions that did connect reset it).
 type connectError struct {
 	Addr     string
 	Attempts int

@@ -3,10 +3,10 @@ package engine
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,7 +18,8 @@ var errProbe = errors.New("probe")
 
 // Greet tells what answers at the far end of an open connection: a ferry receiver (with
 // its version), or an rsync daemon behind a tunnel server. A receiver that refuses our
-// client certificate, or another protocol version, is an error.
+// client certificate (an error wrapping ErrCertificateRefused), or another protocol
+// version, is an error.
 func Greet(ctx context.Context, conn net.Conn, version string) (string, error) {
 	deadline := time.Now().Add(10 * time.Second)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
@@ -36,10 +37,9 @@ func Greet(ctx context.Context, conn net.Conn, version string) (string, error) {
 	}
 	br := bufio.NewReader(conn)
 	first, err := br.Peek(1)
-	var alert tls.AlertError
 	switch {
-	case errors.As(err, &alert):
-		return "", fmt.Errorf("the server ended TLS with %q: it does not accept this client certificate (certificates of another migration?)", err)
+	case err != nil && CertificateRefused(err):
+		return "", certificateRefusal(err)
 	case err != nil:
 		return "", fmt.Errorf("no answer after TLS: %w", err)
 	case first[0] == '@':
@@ -66,6 +66,46 @@ func Greet(ctx context.Context, conn net.Conn, version string) (string, error) {
 	}
 	return "", fmt.Errorf("an unknown protocol answered (first byte %#x)", first[0])
 }
+
+// ErrCertificateRefused: the receiver refused this migration's client certificate. It
+// trusts another CA: the certificates are from the wrong directory or of another
+// migration. Waiting does not change that.
+var ErrCertificateRefused = errors.New("the receiver refused this migration's client certificate")
+
+// certificateAlerts are the TLS alerts (crypto/tls's wording) with which a server refuses
+// a client certificate: Go and OpenSSL (stunnel) send "unknown certificate authority" for
+// a certificate of another CA, "expired certificate" or "bad certificate" for others, and
+// "certificate required" when none was sent.
+var certificateAlerts = []string{
+	"tls: bad certificate", "tls: unsupported certificate", "tls: revoked certificate",
+	"tls: expired certificate", "tls: unknown certificate", "tls: unknown certificate authority",
+	"tls: access denied", "tls: certificate required",
+}
+
+// CertificateRefused reports whether err is the far end refusing our client certificate.
+// In TLS 1.3 the server checks the client certificate after the client's side of the
+// handshake is done, so the refusal arrives as an alert on the first read. crypto/tls
+// reports a received alert as a *net.OpError with Op "remote error" around its unexported
+// alert type (tls.AlertError is only for QUIC), so the alert is known by its text.
+func CertificateRefused(err error) bool {
+	var op *net.OpError
+	if !errors.As(err, &op) || op.Op != "remote error" || op.Err == nil {
+		return false
+	}
+	return slices.Contains(certificateAlerts, op.Err.Error())
+}
+
+// certificateRefusal is the error for a refused client certificate: it is
+// ErrCertificateRefused and says which alert the receiver sent (alert is the read error).
+func certificateRefusal(alert error) error { return &certRefusedError{alert: alert} }
+
+type certRefusedError struct{ alert error }
+
+func (e *certRefusedError) Error() string {
+	return fmt.Sprintf("%v: it ended TLS with %q", ErrCertificateRefused, e.alert)
+}
+
+func (e *certRefusedError) Unwrap() []error { return []error{ErrCertificateRefused, e.alert} }
 
 // measureLimit bounds a throughput sample.
 const measureLimit = 64 << 20

@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"crypto/rand"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -215,9 +214,9 @@ func (s *sender) handshake(st *stream, role uint8) error {
 		return fmt.Errorf("send hello: %w", err)
 	}
 	t, p, err := st.r.ReadFrame()
-	var alert tls.AlertError
-	if errors.As(err, &alert) {
-		return &RefusedError{Reason: fmt.Sprintf("the receiver ended TLS with %q: it does not accept this client certificate (certificates of another migration?)", err)}
+	if err != nil && CertificateRefused(err) {
+		return &RefusedError{Reason: fmt.Sprintf("this migration's client certificate (it ended TLS with %q): the certificates are from the wrong directory or of another migration", err),
+			Err: certificateRefusal(err)}
 	}
 	if err != nil {
 		return fmt.Errorf("read the receiver's answer: %w", err)
@@ -242,10 +241,16 @@ func (s *sender) handshake(st *stream, role uint8) error {
 	return &RefusedError{Reason: fmt.Sprintf("the receiver answered with message %d instead of welcome: is this a ferry receiver?", t)}
 }
 
-// RefusedError is a receiver that will not take this copy; retrying does not help.
-type RefusedError struct{ Reason string }
+// RefusedError is a receiver that will not take this copy; retrying does not help. Err,
+// when set, is the cause (ErrCertificateRefused around the TLS alert).
+type RefusedError struct {
+	Reason string
+	Err    error
+}
 
 func (e *RefusedError) Error() string { return "receiver refused: " + e.Reason }
+
+func (e *RefusedError) Unwrap() error { return e.Err }
 
 func (s *sender) run(ctx context.Context) (*Result, error) {
 	writeErr := make(chan error, len(s.streams))

@@ -42,18 +42,30 @@ func DataPath(ctx context.Context, t *tunnel.Target, greet Greeter, sample Sampl
 		plan = append(plan, Measure)
 	}
 	r := newReport(plan...)
+	// The path and the TLS handshake get the time tunnel.Dial gives them, so that a proxy
+	// or receiver that never answers is named as Dial would meet it.
+	dctx, cancel := context.WithTimeout(ctx, t.DialLimit())
+	defer cancel()
+	timedOut := func() {
+		if dctx.Err() != nil && ctx.Err() == nil {
+			r.FirstFailure().Detail += fmt.Sprintf(" (no answer within %v)", t.DialLimit())
+		}
+	}
 	start := time.Now()
-	conn, ok := dialHops(ctx, r, t)
+	conn, ok := dialHops(dctx, r, t)
 	if !ok {
+		timedOut()
 		return r
 	}
 	pathTime := time.Since(start)
 	tlsStart := time.Now()
-	tc, err := tunnel.Handshake(ctx, conn, t)
+	tc, err := tunnel.Handshake(dctx, conn, t)
 	if err != nil {
 		r.fail(TLSEndToEnd, err.Error(), tlsHint(err), tlsTransient(err))
+		timedOut()
 		return r
 	}
+	cancel() // the connection is not bound to dctx after the handshake
 	defer tc.Close()
 	tlsTime := time.Since(tlsStart)
 	st := tc.ConnectionState()
@@ -94,7 +106,7 @@ func measure(ctx context.Context, r *Report, t *tunnel.Target, sample Sampler, t
 func dialHops(ctx context.Context, r *Report, t *tunnel.Target) (net.Conn, bool) {
 	base := t.Base
 	if base == nil {
-		base = (&net.Dialer{KeepAlive: tunnel.KeepAlive, Timeout: 15 * time.Second}).DialContext
+		base = (&net.Dialer{KeepAlive: tunnel.KeepAlive}).DialContext // ctx bounds it
 	}
 	if len(t.Proxies) == 0 {
 		conn, err := base(ctx, "tcp", t.Addr)
@@ -290,30 +302,40 @@ func tlsHint(err error) string {
 }
 
 // tlsTransient: a handshake cut short (closed, reset, timed out) may pass later, as when a
-// router accepts before its backend is ready; a certificate or protocol refusal will not.
+// router accepts before its backend is ready; a certificate or protocol refusal (an alert
+// from the far end) will not.
 func tlsTransient(err error) bool {
 	var (
-		ie    *tunnel.InterceptedError
-		cve   *tls.CertificateVerificationError
-		alert tls.AlertError
+		ie  *tunnel.InterceptedError
+		cve *tls.CertificateVerificationError
 	)
-	if errors.As(err, &ie) || errors.As(err, &cve) || errors.As(err, &alert) {
+	if errors.As(err, &ie) || errors.As(err, &cve) || remoteAlert(err) {
 		return false
 	}
 	return isTimeout(err) || closedEarly(err)
 }
 
+// remoteAlert: the far end ended TLS with an alert. crypto/tls reports a received alert
+// as a *net.OpError with Op "remote error" (tls.AlertError is only for QUIC).
+func remoteAlert(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "remote error"
+}
+
 // handshakeHint explains a failed greeting. The Greeter's errors are plain (engine.Greet
-// words them for people), so this reads their wording; TestProbeServerHandshake pins it.
+// words them for people), so this reads their wording, and the TLS alert they may wrap;
+// the TestProbeServerHandshake* and TestProbeReceiverRefusesClientCertificate tests pin it.
 func handshakeHint(err error) (string, bool) {
 	msg := err.Error()
 	switch {
+	case strings.Contains(msg, "client certificate"):
+		return "the receiver trusts another CA: --certs is the wrong directory, or holds another migration's certificates; use the files of one `ferry certs generate` on both sides", false
+	case remoteAlert(err):
+		return "the server ended TLS with an alert after the handshake: check that it is a ferry receiver or tunnel server using this migration's certificates", false
 	case isTimeout(err) || closedEarly(err):
 		return "the server closed the connection or did not answer after TLS: a tunnel server whose forward address is down, or a receiver that is starting or stopping", true
 	case strings.Contains(msg, "speaking protocol") || strings.Contains(msg, "speaks protocol"):
 		return "the two sides run ferry releases with different transfer protocols: run the same ferry release on both (the receiver's image and this binary)", false
-	case strings.Contains(msg, "client certificate"):
-		return "the server does not accept this migration's client certificate: use the files of one `ferry certs generate` on both sides", false
 	case strings.Contains(msg, "unknown protocol"):
 		return "something other than a ferry receiver answers TLS there with this migration's certificate: check the port", false
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -30,13 +29,8 @@ func newReceiverLab(t *testing.T) *receiverLab {
 	t.Helper()
 	testenv.Root(t)
 	topo := testenv.NewTopology(t)
-	set, err := pki.Generate(pki.Options{ServerNames: []string{topo.TargetIP}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	certs := filepath.Join(t.TempDir(), "certs")
-	set.Write(certs, false)
-	b, _ := pki.Load(certs, pki.Server)
+	certs := testenv.Certs(t, topo.TargetIP)
+	b := testenv.Bundle(t, certs, pki.Server)
 	ln, err := topo.Target.Listen("tcp", topo.TargetIP+":0")
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +56,7 @@ func (l *receiverLab) probe(t *testing.T, addr string, proxies ...string) *probe
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := pki.Load(l.certs, pki.Client)
+	b := testenv.Bundle(t, l.certs, pki.Client)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	greet := func(ctx context.Context, c net.Conn) (string, error) { return engine.Greet(ctx, c, "test") }
@@ -185,10 +179,7 @@ func TestProbeNothingListens(t *testing.T) {
 
 func TestProbeOtherMigrationsCertificates(t *testing.T) {
 	l := newReceiverLab(t)
-	other := filepath.Join(t.TempDir(), "other")
-	set, _ := pki.Generate(pki.Options{ServerNames: []string{l.topo.TargetIP}})
-	set.Write(other, false)
-	l.certs, l.from = other, l.topo.Target // direct, from inside the target's network
+	l.certs, l.from = testenv.Certs(t, l.topo.TargetIP), l.topo.Target // another migration's; direct, from inside the target's network
 	r := l.probe(t, l.addr)
 	expect(t, r, "proxy-tcp=pass proxy-auth=skip proxy-connect=skip tls-end-to-end=fail server-handshake=skip measure=skip", "not signed by this migration's CA")
 }

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"github.com/ferrydvm/ferry/internal/pki"
 	"github.com/ferrydvm/ferry/internal/probe"
 	"github.com/ferrydvm/ferry/internal/proxy"
+	"github.com/ferrydvm/ferry/internal/testenv"
 	"github.com/ferrydvm/ferry/internal/tunnel"
 	"github.com/ferrydvm/ferry/internal/wire"
 )
@@ -26,27 +26,7 @@ import (
 // and tunnel server, or a few lines standing in for what no Debian package offers.
 
 // localCerts writes a migration's certificates for 127.0.0.1 and returns their folder.
-func localCerts(t *testing.T) string {
-	t.Helper()
-	set, err := pki.Generate(pki.Options{ServerNames: []string{"127.0.0.1"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(t.TempDir(), "certs")
-	if err := set.Write(dir, false); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
-func load(t *testing.T, certs string, role pki.Role) *pki.Bundle {
-	t.Helper()
-	b, err := pki.Load(certs, role)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+func localCerts(t *testing.T) string { return testenv.Certs(t, "127.0.0.1") }
 
 // serve accepts on 127.0.0.1 until the test ends and runs handle for each connection.
 func serve(t *testing.T, handle func(net.Conn)) string {
@@ -71,10 +51,23 @@ func serve(t *testing.T, handle func(net.Conn)) string {
 // probeLocal probes addr through proxies with the real greeting; measure adds a sampler.
 func probeLocal(t *testing.T, certs, addr string, measure bool, proxies ...string) *probe.Report {
 	t.Helper()
+	return probeTarget(t, localTarget(t, certs, addr, proxies...), measure)
+}
+
+// localTarget is the client side of certs, dialing addr through proxies.
+func localTarget(t *testing.T, certs, addr string, proxies ...string) *tunnel.Target {
+	t.Helper()
 	ps, err := proxy.ParseAll(proxies)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return &tunnel.Target{Addr: addr, Proxies: ps, Bundle: testenv.Bundle(t, certs, pki.Client)}
+}
+
+// probeTarget probes target with the real greeting; measure adds a sampler. The probe
+// must end by its own bounds: running into the test's safety deadline fails the test.
+func probeTarget(t *testing.T, target *tunnel.Target, measure bool) *probe.Report {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	greet := func(ctx context.Context, c net.Conn) (string, error) { return engine.Greet(ctx, c, "test") }
@@ -84,7 +77,11 @@ func probeLocal(t *testing.T, certs, addr string, measure bool, proxies ...strin
 			return engine.Measure(ctx, c, "test", 1<<20)
 		}
 	}
-	return probe.DataPath(ctx, &tunnel.Target{Addr: addr, Proxies: ps, Bundle: load(t, certs, pki.Client)}, greet, sample)
+	r := probe.DataPath(ctx, target, greet, sample)
+	if ctx.Err() != nil {
+		t.Fatalf("the probe ran until the test's safety deadline: %v", r.Err())
+	}
+	return r
 }
 
 // transient reports what the first failure says about retrying.
@@ -160,7 +157,7 @@ func TestProbeNothingListensLocally(t *testing.T) {
 // version), since this ferry's receiver always speaks this ferry's protocol.
 func TestProbeServerHandshakeOtherProtocol(t *testing.T) {
 	certs := localCerts(t)
-	srv := load(t, certs, pki.Server)
+	srv := testenv.Bundle(t, certs, pki.Server)
 	addr := serve(t, func(c net.Conn) {
 		tc, err := tunnel.AcceptTLS(context.Background(), c, tunnel.ServerConfig(srv))
 		if err != nil {
@@ -189,7 +186,7 @@ func TestProbeServerHandshakeOtherProtocol(t *testing.T) {
 // whose forward address is down ends the connection after TLS, which may heal.
 func TestProbeServerHandshakeFerryPeers(t *testing.T) {
 	certs := localCerts(t)
-	srvBundle := load(t, certs, pki.Server)
+	srvBundle := testenv.Bundle(t, certs, pki.Server)
 	rc := &engine.Receiver{Volumes: map[string]string{"v": t.TempDir()}, Version: "test"}
 	receiver := serve(t, func(c net.Conn) {
 		if tc, err := tunnel.AcceptTLS(context.Background(), c, tunnel.ServerConfig(srvBundle)); err == nil {
@@ -214,5 +211,66 @@ func TestProbeServerHandshakeFerryPeers(t *testing.T) {
 	expect(t, r, "proxy-tcp=pass proxy-auth=skip proxy-connect=skip tls-end-to-end=pass server-handshake=fail", "forward address is down")
 	if !transient(t, r) {
 		t.Error("a tunnel server whose backend is down may heal: it should be transient")
+	}
+}
+
+// A real ferry receiver that trusts another CA (the receiver of another migration, or
+// --certs pointing at the wrong folder): TLS 1.3 completes on our side and the receiver's
+// refusal of our client certificate comes as an alert on the first read. server-handshake
+// fails, says so and how to fix it, and waiting does not help.
+func TestProbeReceiverRefusesClientCertificate(t *testing.T) {
+	certs, other := localCerts(t), localCerts(t)
+	cfg := tunnel.ServerConfig(testenv.Bundle(t, certs, pki.Server))
+	cfg.ClientCAs = testenv.Bundle(t, other, pki.Server).Roots
+	rc := &engine.Receiver{Volumes: map[string]string{"v": t.TempDir()}, Version: "test"}
+	addr := serve(t, func(c net.Conn) {
+		if tc, err := tunnel.AcceptTLS(context.Background(), c, cfg); err == nil {
+			rc.Handle(context.Background(), tc)
+		}
+	})
+	r := probeLocal(t, certs, addr, true)
+	expect(t, r, "proxy-tcp=pass proxy-auth=skip proxy-connect=skip tls-end-to-end=pass server-handshake=fail measure=skip",
+		"the receiver refused this migration's client certificate", "tls: unknown certificate authority", "trusts another CA", "wrong directory", "ferry certs generate")
+	if transient(t, r) {
+		t.Error("a refused client certificate does not heal by retrying")
+	}
+}
+
+// silent accepts connections and never answers: a proxy that takes the connection and
+// never answers CONNECT, or a far end that never answers TLS.
+func silent(t *testing.T) string {
+	t.Helper()
+	return serve(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+}
+
+// The dial timeout bounds each step of the path: a proxy that never answers CONNECT is a
+// proxy-connect failure, a far end that never answers TLS a tls-end-to-end one; both may
+// heal. The probe ends by the target's timeout, not the test's safety deadline.
+func TestProbeNoAnswer(t *testing.T) {
+	certs := localCerts(t)
+	tests := []struct {
+		name     string
+		addr     string
+		proxies  []string
+		statuses string
+		want     []string
+	}{
+		{"proxy never answers CONNECT", "127.0.0.1:9", []string{"http://" + silent(t)},
+			"proxy-tcp=pass proxy-auth=skip proxy-connect=fail tls-end-to-end=skip server-handshake=skip measure=skip",
+			[]string{"CONNECT 127.0.0.1:9 via", "no answer within 300ms", "did not answer CONNECT in time"}},
+		{"receiver never answers TLS", silent(t), nil,
+			"proxy-tcp=pass proxy-auth=skip proxy-connect=skip tls-end-to-end=fail server-handshake=skip measure=skip",
+			[]string{"TLS handshake with", "no answer within 300ms", "did not answer during TLS"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			target := localTarget(t, certs, tt.addr, tt.proxies...)
+			target.DialTimeout = 300 * time.Millisecond
+			r := probeTarget(t, target, true)
+			expect(t, r, tt.statuses, tt.want...)
+			if !transient(t, r) {
+				t.Error("no answer in time may heal: it should be transient")
+			}
+		})
 	}
 }

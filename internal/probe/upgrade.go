@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -14,34 +15,49 @@ import (
 	"k8s.io/client-go/rest"
 )
 
-// upgradeProtocols are asked for in turn: client-go tries WebSocket first, then SPDY.
-var upgradeProtocols = []string{"websocket", "SPDY/3.1"}
+// upgradeProtocols are asked for in turn, as client-go's fallback executor does: WebSocket
+// first, then SPDY. name is how the report calls each.
+var upgradeProtocols = []struct{ upgrade, name string }{
+	{"websocket", "WebSocket"},
+	{"SPDY/3.1", "SPDY"},
+}
 
-// upgradeCheck sends exec requests with each upgrade protocol and judges the answers.
+// upgradeCheck sends an exec request with each upgrade protocol and judges the answers.
+// It passes when either protocol gets through: client-go falls back from WebSocket to SPDY,
+// so exec works when one does. It fails when both fail, with the hint of the worse answer
+// (a dropped Upgrade header first).
 func upgradeCheck(ctx context.Context, r *Report, t APITarget) {
-	var details []string
-	ok, hint := true, ""
-	for _, proto := range upgradeProtocols {
-		a, err := tryUpgrade(ctx, t, proto)
-		if err != nil {
-			details = append(details, fmt.Sprintf("%s: %v", proto, err))
-			ok = false
-			continue
+	var (
+		details []string
+		passed  []string
+		worst   verdict
+	)
+	for _, p := range upgradeProtocols {
+		v := verdict{severity: severityUnsent}
+		if a, err := tryUpgrade(ctx, t, p.upgrade); err != nil {
+			v.detail = err.Error()
+		} else {
+			v = judgeUpgrade(a)
 		}
-		v := judgeUpgrade(a)
-		details = append(details, proto+": "+v.detail)
-		if !v.ok {
-			ok = false
-			if hint == "" {
-				hint = v.hint
-			}
+		details = append(details, p.name+": "+v.detail)
+		switch {
+		case v.ok:
+			passed = append(passed, p.name)
+		case worst.detail == "" || v.severity > worst.severity:
+			worst = v
 		}
 	}
-	if ok {
-		r.pass(APIUpgrade, strings.Join(details, "; "))
-		return
+	detail := strings.Join(details, "; ")
+	switch {
+	case len(passed) == len(upgradeProtocols):
+		r.pass(APIUpgrade, detail)
+	case len(passed) > 0 && passed[0] == "SPDY":
+		r.pass(APIUpgrade, detail+" (client-go falls back to SPDY)")
+	case len(passed) > 0:
+		r.pass(APIUpgrade, detail+" (exec works for clients that try WebSocket first, as kubectl does; programs that use only SPDY fail)")
+	default:
+		r.fail(APIUpgrade, detail, worst.hint, false)
 	}
-	r.fail(APIUpgrade, strings.Join(details, "; "), hint, false)
 }
 
 // upgradeAnswer is what came back to an exec request that asked for an upgrade.
@@ -53,21 +69,44 @@ type upgradeAnswer struct {
 	Body        []byte // the start of the body
 }
 
-// verdict is the judgement of one answer.
+// verdict is the judgement of one answer. severity orders failures: the worse one's hint
+// is the check's.
 type verdict struct {
 	ok           bool
 	detail, hint string
+	severity     int
 }
 
-// Words of errors that happen only after the API server's upgrade check passed. In a
-// Status object: its upgrade-aware proxy failing to reach the kubelet
-// (k8s.io/apimachinery/pkg/util/proxy: "error dialing backend", "error sending request").
-// In a Status or plain text: the kubelet's own refusal, which the API server relays as it
-// came.
-var (
-	apiServerBeyondCheck = []string{"error dialing backend", "error sending request"}
-	kubeletWords         = []string{"pod does not exist", "container not found", "unable to upgrade connection", "Forbidden (user="}
+// Severities of a failed upgrade, worst last.
+const (
+	severityUnsent   = iota // the request could not be sent: no answer to judge
+	severityAPIEarly        // the API server refused before its upgrade check
+	severityFront           // something in between answered instead of the API server
+	severityDropped         // the Upgrade header was dropped on the way
 )
+
+// Words that only the API server's path to the kubelet produces, after the API server's
+// upgrade check passed. In a Status object: its upgrade-aware proxy failing to reach the
+// kubelet (k8s.io/apimachinery/pkg/util/proxy upgradeaware.go: "error dialing backend:",
+// "error sending request:"). In a Status or plain text: the kubelet's own answer, which
+// the API server relays as it came (pkg/kubelet/server: "pod does not exist", and
+// "container not found (" from GetExec; its authorizer's "Forbidden (user=...,
+// subresource(s)=...)", whose "subresource(s)" kube-rbac-proxy, which copies the older
+// "subresource=" wording, does not write). client-go's "unable to upgrade connection" is
+// the client's wording, never a server's.
+var (
+	apiServerBeyondCheck = []string{"error dialing backend:", "error sending request:"}
+	kubeletWords         = []string{"pod does not exist", "container not found ("}
+)
+
+// kubeletForbidden is the kubelet authorizer's refusal (not kube-rbac-proxy's).
+func kubeletForbidden(msg string) bool {
+	return strings.HasPrefix(msg, "Forbidden (user=") && strings.Contains(msg, ", subresource(s)=")
+}
+
+// upgradeRequired is the answer of an upgrade-aware handler (the API server's, or the
+// kubelet's) to a request that lost its Upgrade header. In any body, whoever relays it.
+const upgradeRequired = "Upgrade request required"
 
 const (
 	upgradeDroppedHint = "an L7 proxy, load balancer or TLS-inspecting firewall between here and the API server drops the Upgrade and Connection headers. That breaks exec, attach, port-forward and every tool built on them (MTC runs exec in each cutover); ferry needs none of them. Fix: pass the headers through (nginx: proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection \"upgrade\"), or put the API host in NO_PROXY"
@@ -79,9 +118,13 @@ const (
 )
 
 // judgeUpgrade tells whether the upgrade reached the API server and passed its check:
-// a 101, or an error from beyond its check (the kubelet) passes; "Upgrade request
-// required" fails; so does anything else, with a detail that says what answered.
+// a 101, or an error only the API server's path to the kubelet produces, passes; "Upgrade
+// request required" in any body fails, whatever else it says; so does anything else, with
+// a detail that says what answered.
 func judgeUpgrade(a upgradeAnswer) verdict {
+	if bytes.Contains(a.Body, []byte(upgradeRequired)) {
+		return verdict{detail: fmt.Sprintf("%d %s", a.Code, upgradeRequired), hint: upgradeDroppedHint, severity: severityDropped}
+	}
 	if a.Code == http.StatusSwitchingProtocols {
 		return verdict{ok: true, detail: "101 Switching Protocols"}
 	}
@@ -90,23 +133,25 @@ func judgeUpgrade(a upgradeAnswer) verdict {
 	if isStatus {
 		msg = st.Message
 	}
+	early := func(detail, hint string) verdict {
+		return verdict{detail: detail, hint: hint, severity: severityAPIEarly}
+	}
 	switch {
-	case isStatus && strings.Contains(msg, "Upgrade request required"):
-		return verdict{detail: fmt.Sprintf("%d Upgrade request required", a.Code), hint: upgradeDroppedHint}
-	case isStatus && containsAny(msg, apiServerBeyondCheck), (isStatus || isText(a)) && containsAny(msg, kubeletWords):
+	case isStatus && containsAny(msg, apiServerBeyondCheck),
+		(isStatus || isText(a)) && (containsAny(msg, kubeletWords) || kubeletForbidden(msg)):
 		return verdict{ok: true, detail: fmt.Sprintf("the upgrade reached the API server, which answered %d from beyond it (%s)", a.Code, firstLine(msg))}
 	case isStatus && a.Code == http.StatusUnauthorized:
-		return verdict{detail: fmt.Sprintf("the API server refused the credentials (401): %s", firstLine(msg)), hint: authnHint}
+		return early(fmt.Sprintf("the API server refused the credentials (401): %s", firstLine(msg)), authnHint)
 	case isStatus && a.Code == http.StatusForbidden:
-		return verdict{detail: fmt.Sprintf("the API server forbids it (403): %s", firstLine(msg)), hint: rbacHint}
+		return early(fmt.Sprintf("the API server forbids it (403): %s", firstLine(msg)), rbacHint)
 	case isStatus:
-		return verdict{detail: fmt.Sprintf("the API server answered %d before its upgrade check: %s", a.Code, firstLine(msg)), hint: earlyHint}
+		return early(fmt.Sprintf("the API server answered %d before its upgrade check: %s", a.Code, firstLine(msg)), earlyHint)
 	}
 	hint := frontHint
 	if a.Code == http.StatusBadGateway || a.Code == http.StatusServiceUnavailable || a.Code == http.StatusGatewayTimeout {
 		hint = frontGatewayHint
 	}
-	return verdict{detail: fmt.Sprintf("%s from %s, not from the API server (%s)", a.Status, answeredBy(a), bodySummary(a)), hint: hint}
+	return verdict{detail: fmt.Sprintf("%s from %s, not from the API server (%s)", a.Status, answeredBy(a), bodySummary(a)), hint: hint, severity: severityFront}
 }
 
 // kubeStatus parses a Kubernetes Status object, which only the API server (or a kubelet

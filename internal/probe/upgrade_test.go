@@ -90,17 +90,34 @@ func TestUpgradeCheck(t *testing.T) {
 		hint    string
 	}{
 		{pod: "switched", answers: map[string]answer{"switched": {code: 101}},
-			status: Pass, detail: []string{"websocket: 101 Switching Protocols", "SPDY/3.1: 101 Switching Protocols"}},
+			status: Pass, detail: []string{"WebSocket: 101 Switching Protocols; SPDY: 101 Switching Protocols"}},
 		{pod: "kubelet-down", answers: map[string]answer{"kubelet-down": status(500, "error dialing backend: dial tcp 127.0.0.1:10250: connect: connection refused")},
 			status: Pass, detail: []string{"from beyond it", "error dialing backend"}},
 		{pod: "kubelet-text", answers: map[string]answer{"kubelet-text": {code: 404, contentType: "text/plain; charset=utf-8", body: "pod does not exist\n"}},
 			status: Pass, detail: []string{"answered 404 from beyond it (pod does not exist)"}},
+		{pod: "kubelet-container", answers: map[string]answer{"kubelet-container": {code: 404, contentType: "text/plain; charset=utf-8", body: `container not found ("app")`}},
+			status: Pass, detail: []string{"answered 404 from beyond it", "container not found"}},
+		{pod: "kubelet-forbidden", answers: map[string]answer{"kubelet-forbidden": {code: 403, contentType: "text/plain; charset=utf-8", body: "Forbidden (user=kube-apiserver-kubelet-client, verb=create, resource=nodes, subresource(s)=[proxy exec])\n"}},
+			status: Pass, detail: []string{"answered 403 from beyond it (Forbidden (user=kube-apiserver-kubelet-client"}},
 		{pod: "ws-then-spdy", answers: map[string]answer{"ws-then-spdy/websocket": {code: 101}, "ws-then-spdy": status(500, "error dialing backend: dial tcp: i/o timeout")},
-			status: Pass, detail: []string{"websocket: 101", "SPDY/3.1: the upgrade reached the API server"}},
+			status: Pass, detail: []string{"WebSocket: 101", "SPDY: the upgrade reached the API server"}},
+		// client-go falls back from WebSocket to SPDY: one protocol getting through is enough,
+		// and the detail names both results.
+		{pod: "spdy-only", answers: map[string]answer{"spdy-only/SPDY/3.1": {code: 101}, "spdy-only": status(400, "Upgrade request required")},
+			status: Pass, detail: []string{"WebSocket: 400 Upgrade request required; SPDY: 101 Switching Protocols (client-go falls back to SPDY)"}},
+		{pod: "websocket-only", answers: map[string]answer{"websocket-only/websocket": {code: 101}, "websocket-only": status(400, "Upgrade request required")},
+			status: Pass, detail: []string{"WebSocket: 101 Switching Protocols; SPDY: 400 Upgrade request required", "programs that use only SPDY fail"}},
 		{pod: "dropped", answers: map[string]answer{"dropped": status(400, "Upgrade request required")},
-			status: Fail, detail: []string{"websocket: 400 Upgrade request required", "SPDY/3.1: 400 Upgrade request required"}, hint: "drops the Upgrade and Connection headers"},
-		{pod: "spdy-dropped", answers: map[string]answer{"spdy-dropped/websocket": {code: 101}, "spdy-dropped": status(400, "Upgrade request required")},
-			status: Fail, detail: []string{"websocket: 101", "SPDY/3.1: 400 Upgrade request required"}, hint: "drops the Upgrade and Connection headers"},
+			status: Fail, detail: []string{"WebSocket: 400 Upgrade request required", "SPDY: 400 Upgrade request required"}, hint: "drops the Upgrade and Connection headers"},
+		// Both fail: the hint is the worse answer's, a dropped header before a front's page.
+		{pod: "front-then-dropped", answers: map[string]answer{"front-then-dropped/websocket": {code: 403, contentType: "text/html", server: "nginx/1.22.1", body: nginx403}, "front-then-dropped": status(400, "Upgrade request required")},
+			status: Fail, detail: []string{"WebSocket: 403 Forbidden from nginx/1.22.1", "SPDY: 400 Upgrade request required"}, hint: "drops the Upgrade and Connection headers"},
+		{pod: "rbac-then-front", answers: map[string]answer{"rbac-then-front/websocket": status(403, `pods "p" is forbidden: User "dev" cannot create resource "pods/exec"`), "rbac-then-front": {code: 502, contentType: "text/html", body: "<html><head><title>502 Bad Gateway</title></head></html>"}},
+			status: Fail, detail: []string{"WebSocket: the API server forbids it (403)", "SPDY: 502 Bad Gateway from something in between"}, hint: "could not forward the exec request"},
+		// "Upgrade request required" in a body that is not a Status (a front relaying the
+		// API server's or the kubelet's answer as text) is the header-dropped case too.
+		{pod: "dropped-text", answers: map[string]answer{"dropped-text": {code: 400, contentType: "text/plain", body: "Upgrade request required\n"}},
+			status: Fail, detail: []string{"WebSocket: 400 Upgrade request required"}, hint: "drops the Upgrade and Connection headers"},
 		{pod: "nginx-403", answers: map[string]answer{"nginx-403": {code: 403, contentType: "text/html", server: "nginx/1.22.1", body: nginx403}},
 			status: Fail, detail: []string{"403 Forbidden from nginx/1.22.1, not from the API server (text/html: 403 Forbidden)"}, hint: "answered the exec request itself"},
 		{pod: "lb-502", answers: map[string]answer{"lb-502": {code: 502, contentType: "text/html", body: "<html><head><title>502 Bad Gateway</title></head></html>"}},
@@ -109,6 +126,12 @@ func TestUpgradeCheck(t *testing.T) {
 			status: Fail, detail: []string{"403 Forbidden from something in between, not from the API server"}, hint: "answered the exec request itself"},
 		{pod: "firewall-text", answers: map[string]answer{"firewall-text": {code: 403, contentType: "text/plain", body: "Access denied by policy\n"}},
 			status: Fail, detail: []string{"403 Forbidden from something in between", "text/plain: Access denied by policy"}, hint: "never reached the API server"},
+		// Wording that is not only the API server's path to the kubelet: kube-rbac-proxy's
+		// refusal (a Go front) and client-go's own client-side words do not pass.
+		{pod: "kube-rbac-proxy", answers: map[string]answer{"kube-rbac-proxy": {code: 403, contentType: "text/plain; charset=utf-8", body: "Forbidden (user=dev, verb=create, resource=pods, subresource=exec)\n"}},
+			status: Fail, detail: []string{"403 Forbidden from something in between", "Forbidden (user=dev"}, hint: "never reached the API server"},
+		{pod: "client-words", answers: map[string]answer{"client-words": {code: 400, contentType: "text/plain; charset=utf-8", body: "unable to upgrade connection: bad gateway\n"}},
+			status: Fail, detail: []string{"400 Bad Request from something in between"}, hint: "never reached the API server"},
 		{pod: "rbac", answers: map[string]answer{"rbac": status(403, `pods "rbac" is forbidden: User "dev" cannot create resource "pods/exec" in API group "" in the namespace "ns"`)},
 			status: Fail, detail: []string{"the API server forbids it (403)", `cannot create resource "pods/exec"`}, hint: "grant create on pods/exec"},
 		{pod: "unauthorized", answers: map[string]answer{"unauthorized": status(401, "Unauthorized")},
@@ -151,8 +174,9 @@ func TestUpgradeCheckUnreachable(t *testing.T) {
 	}
 }
 
-// FuzzJudgeUpgrade: any answer gets a verdict with a detail, a hint exactly when it fails,
-// and an HTML page (a front's) never passes.
+// FuzzJudgeUpgrade: any answer gets a verdict with a detail, a hint exactly when it fails;
+// an HTML page (a front's) never passes, nor does any body that says "Upgrade request
+// required" (the header was dropped on the way, whoever relays the answer).
 func FuzzJudgeUpgrade(f *testing.F) {
 	f.Add(101, "", "", []byte(nil))
 	f.Add(500, "application/json", "", []byte(status(500, "error dialing backend: dial tcp: connection refused").body))
@@ -160,6 +184,9 @@ func FuzzJudgeUpgrade(f *testing.F) {
 	f.Add(403, "text/html", "nginx/1.22.1", []byte(nginx403))
 	f.Add(404, "text/plain; charset=utf-8", "", []byte("pod does not exist\n"))
 	f.Add(502, "application/json", "envoy", []byte(`{"kind":"Status","message":"<html>"}`))
+	f.Add(400, "text/plain", "", []byte("Upgrade request required\n"))
+	f.Add(404, "text/plain", "", []byte("pod does not exist; Upgrade request required"))
+	f.Add(500, "application/json", "", []byte(status(500, "error dialing backend: Upgrade request required").body))
 	f.Fuzz(func(t *testing.T, code int, contentType, server string, body []byte) {
 		a := upgradeAnswer{Code: code, Status: fmt.Sprintf("%d %s", code, http.StatusText(code)), ContentType: contentType, Server: server, Body: body}
 		v := judgeUpgrade(a)
@@ -168,6 +195,9 @@ func FuzzJudgeUpgrade(f *testing.F) {
 		}
 		if v.ok && code != http.StatusSwitchingProtocols && strings.HasPrefix(strings.TrimSpace(string(body)), "<") {
 			t.Fatalf("an HTML page passed: %+v", a)
+		}
+		if v.ok && strings.Contains(string(body), "Upgrade request required") {
+			t.Fatalf("an answer saying the upgrade was required passed: %+v", a)
 		}
 	})
 }

@@ -28,6 +28,23 @@ type Target struct {
 	Bundle     *pki.Bundle    // the client side of the migration's certificates
 	// Base dials the first hop; default a net.Dialer with KeepAlive.
 	Base proxy.DialFunc
+	// DialTimeout bounds opening a connection as a whole: TCP to the first hop, every
+	// CONNECT, the TLS handshake. Zero means DefaultDialTimeout. The connection Dial returns
+	// is not bound by it.
+	DialTimeout time.Duration
+}
+
+// DefaultDialTimeout bounds Dial when Target.DialTimeout is zero: a proxy that takes the
+// connection but never answers CONNECT, or a far end that never answers TLS, must end in
+// a diagnosis rather than a hang.
+const DefaultDialTimeout = 30 * time.Second
+
+// DialLimit is how long Dial may take: DialTimeout, or DefaultDialTimeout.
+func (t *Target) DialLimit() time.Duration {
+	if t.DialTimeout > 0 {
+		return t.DialTimeout
+	}
+	return DefaultDialTimeout
 }
 
 func (t *Target) serverName() string {
@@ -42,15 +59,45 @@ func (t *Target) serverName() string {
 }
 
 // Dial opens the raw path (through the proxies) and completes a mutually authenticated TLS
-// 1.3 handshake. When the certificate presented does not lead to the migration CA, nothing
-// is sent and the error is an *InterceptedError.
+// 1.3 handshake, all within t.DialLimit(). When the certificate presented does not lead to
+// the migration CA, nothing is sent and the error is an *InterceptedError; when the time
+// runs out, the error is a *TimeoutError naming the step under way.
 func Dial(ctx context.Context, t *Target) (*Conn, error) {
-	raw, err := DialRaw(ctx, t)
-	if err != nil {
-		return nil, err
+	limit := t.DialLimit()
+	dctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel() // the connection returned is not bound to dctx: CONNECT and TLS stop watching it when they end
+	raw, err := DialRaw(dctx, t)
+	if err == nil {
+		var c *Conn
+		if c, err = Handshake(dctx, raw, t); err == nil {
+			return c, nil
+		}
 	}
-	return Handshake(ctx, raw, t)
+	if dctx.Err() != nil && ctx.Err() == nil { // our bound, not the caller's, ran out
+		return nil, &TimeoutError{Limit: limit, Err: err}
+	}
+	return nil, err
 }
+
+// TimeoutError: opening a connection took longer than the dial timeout. Err names the step
+// that was under way (TCP to the receiver or a proxy, a CONNECT, the TLS handshake). It
+// may pass: a later try is worth making.
+type TimeoutError struct {
+	Limit time.Duration
+	Err   error
+}
+
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("%v (no answer within %v)", e.Err, e.Limit)
+}
+
+func (e *TimeoutError) Unwrap() error { return e.Err }
+
+// Timeout and Temporary make it a net.Error that reports a timeout.
+func (e *TimeoutError) Timeout() bool { return true }
+
+// Temporary is true: waiting may help.
+func (e *TimeoutError) Temporary() bool { return true }
 
 // DialRaw opens the path to t.Addr through t.Proxies without TLS.
 func DialRaw(ctx context.Context, t *Target) (net.Conn, error) {

@@ -23,9 +23,11 @@ var upgradeProtocols = []struct{ upgrade, name string }{
 }
 
 // upgradeCheck sends an exec request with each upgrade protocol and judges the answers.
-// It passes when either protocol gets through: client-go falls back from WebSocket to SPDY,
-// so exec works when one does. It fails when both fail, with the hint of the worse answer
-// (a dropped Upgrade header first).
+// SPDY is what matters most: client-go falls back to it from WebSocket, and programs built
+// on its SPDY executor (MTC's controller, kubectl before 1.30) use nothing else. So the
+// check passes when SPDY gets through, and fails when it does not, even if WebSocket does
+// (load balancers that let WebSocket upgrades through and drop others exist), with the
+// hint of the worse answer (a dropped Upgrade header first).
 func upgradeCheck(ctx context.Context, r *Report, t APITarget) {
 	var (
 		details []string
@@ -54,7 +56,7 @@ func upgradeCheck(ctx context.Context, r *Report, t APITarget) {
 	case len(passed) > 0 && passed[0] == "SPDY":
 		r.pass(APIUpgrade, detail+" (client-go falls back to SPDY)")
 	case len(passed) > 0:
-		r.pass(APIUpgrade, detail+" (exec works for clients that try WebSocket first, as kubectl does; programs that use only SPDY fail)")
+		r.fail(APIUpgrade, detail+" (kubectl 1.30 and later works over WebSocket; programs that use only SPDY, such as MTC's controller, fail)", worst.hint, false)
 	default:
 		r.fail(APIUpgrade, detail, worst.hint, false)
 	}

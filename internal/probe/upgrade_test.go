@@ -101,12 +101,13 @@ func TestUpgradeCheck(t *testing.T) {
 			status: Pass, detail: []string{"answered 403 from beyond it (Forbidden (user=kube-apiserver-kubelet-client"}},
 		{pod: "ws-then-spdy", answers: map[string]answer{"ws-then-spdy/websocket": {code: 101}, "ws-then-spdy": status(500, "error dialing backend: dial tcp: i/o timeout")},
 			status: Pass, detail: []string{"WebSocket: 101", "SPDY: the upgrade reached the API server"}},
-		// client-go falls back from WebSocket to SPDY: one protocol getting through is enough,
-		// and the detail names both results.
+		// client-go falls back from WebSocket to SPDY, so SPDY getting through is enough; SPDY
+		// failing is a failure even when WebSocket works (SPDY-only programs break). The detail
+		// names both results.
 		{pod: "spdy-only", answers: map[string]answer{"spdy-only/SPDY/3.1": {code: 101}, "spdy-only": status(400, "Upgrade request required")},
 			status: Pass, detail: []string{"WebSocket: 400 Upgrade request required; SPDY: 101 Switching Protocols (client-go falls back to SPDY)"}},
 		{pod: "websocket-only", answers: map[string]answer{"websocket-only/websocket": {code: 101}, "websocket-only": status(400, "Upgrade request required")},
-			status: Pass, detail: []string{"WebSocket: 101 Switching Protocols; SPDY: 400 Upgrade request required", "programs that use only SPDY fail"}},
+			status: Fail, detail: []string{"WebSocket: 101 Switching Protocols; SPDY: 400 Upgrade request required", "programs that use only SPDY, such as MTC's controller, fail"}, hint: "drops the Upgrade and Connection headers"},
 		{pod: "dropped", answers: map[string]answer{"dropped": status(400, "Upgrade request required")},
 			status: Fail, detail: []string{"WebSocket: 400 Upgrade request required", "SPDY: 400 Upgrade request required"}, hint: "drops the Upgrade and Connection headers"},
 		// Both fail: the hint is the worse answer's, a dropped header before a front's page.

@@ -18,6 +18,9 @@ type NginxOptions struct {
 	// PassUpgrade forwards the Upgrade and Connection headers (WebSocket, SPDY); without it
 	// nginx drops them, as many L7 fronts do.
 	PassUpgrade bool
+	// Locations are nginx location blocks placed before the one that forwards everything,
+	// for paths the front answers itself (`location ~ /exec$ { return 403; }`).
+	Locations string
 }
 
 // Nginx runs nginx in the foreground as a TLS-terminating reverse proxy and returns its
@@ -48,6 +51,7 @@ http {
     listen %[2]s ssl;
     ssl_certificate %[3]s;
     ssl_certificate_key %[4]s;
+    %[7]s
     location / {
       proxy_pass %[5]s;
       proxy_http_version 1.1;
@@ -57,7 +61,7 @@ http {
     }
   }
 }
-`, dir, addr, o.CertFile, o.KeyFile, o.Upstream, upgrade)
+`, dir, addr, o.CertFile, o.KeyFile, o.Upstream, upgrade, o.Locations)
 	writeFile(t, dir+"/nginx.conf", conf)
 	p := startPeer(t, "nginx", dir, o.Netns.Command(context.Background(), bin, "-c", dir+"/nginx.conf", "-p", dir), dir+"/error.log")
 	p.waitListening(t, o.Netns, addr, 30*time.Second)

@@ -69,20 +69,32 @@ func status(r *probe.Report) string {
 	return strings.Join(s, " ")
 }
 
-// front runs nginx before the API server with a certificate of its own.
-func front(t *testing.T, c *cluster.Cluster, passUpgrade bool) *rest.Config {
+// front runs nginx before the API server with a certificate of its own; o says how it
+// forwards (Upstream and the certificate are filled in).
+func front(t *testing.T, c *cluster.Cluster, o testenv.NginxOptions) *rest.Config {
 	set, err := pki.Generate(pki.Options{ServerNames: []string{"127.0.0.1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(t.TempDir(), "front")
-	set.Write(dir, false)
-	addr := testenv.Nginx(t, testenv.NginxOptions{Upstream: c.URL, CertFile: filepath.Join(dir, "server.crt"), KeyFile: filepath.Join(dir, "server.key"), PassUpgrade: passUpgrade})
+	if err := set.Write(dir, false); err != nil {
+		t.Fatal(err)
+	}
+	o.Upstream, o.CertFile, o.KeyFile = c.URL, filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key")
+	addr := testenv.Nginx(t, o)
 	rc := rest.CopyConfig(c.RESTConfig())
 	rc.Host = "https://" + addr
 	ca, _ := os.ReadFile(filepath.Join(dir, "ca.crt"))
 	rc.TLSClientConfig = rest.TLSClientConfig{CAData: ca}
 	return rc
+}
+
+// frontRefusingExec runs nginx as a TLS front of the API server that passes every request
+// (with its Upgrade header) except exec, which it answers itself with status: the HTML
+// page a proxy or load balancer shows when a rule blocks a path.
+func frontRefusingExec(t *testing.T, c *cluster.Cluster, status int) *rest.Config {
+	t.Helper()
+	return front(t, c, testenv.NginxOptions{PassUpgrade: true, Locations: fmt.Sprintf("location ~ /exec$ { return %d; }", status)})
 }
 
 func TestAPIPath(t *testing.T) {
@@ -106,12 +118,12 @@ func TestAPIPath(t *testing.T) {
 		}
 	})
 	t.Run("nginx passing Upgrade", func(t *testing.T) {
-		if r := run(t, front(t, c, true), "direct"); status(r) != allPass {
+		if r := run(t, front(t, c, testenv.NginxOptions{PassUpgrade: true}), "direct"); status(r) != allPass {
 			t.Fatalf("%s", status(r))
 		}
 	})
 	t.Run("nginx dropping Upgrade", func(t *testing.T) {
-		r := run(t, front(t, c, false), "direct")
+		r := run(t, front(t, c, testenv.NginxOptions{}), "direct")
 		if status(r) != "api-reachable=pass api-auth=pass api-upgrade=fail" {
 			t.Fatalf("%s", status(r))
 		}

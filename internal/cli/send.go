@@ -49,7 +49,7 @@ type SendOptions struct {
 func (o *SendOptions) AddFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&o.Certs, "certs", "", "directory of 'ferry certs generate' (required)")
-	addProxyFlags(cmd, &o.Proxies, &o.ServerName, &o.Config)
+	addProxyFlags(cmd, &o.Proxies, &o.ServerName, &o.Config, &o.ConnectTimeout)
 	f.BoolVar(&o.Delete, "delete", false, "remove from the target what the source no longer has")
 	f.BoolVar(&o.Checksum, "checksum", false, "compare file content, not size and modification time")
 	f.BoolVar(&o.JSON, "json", false, "print progress and the summary as JSON lines on stdout")
@@ -63,7 +63,6 @@ func (o *SendOptions) AddFlags(cmd *cobra.Command) {
 	f.BoolVar(&o.Compress, "compress", false, "compress data with zstd (for slow links)")
 	f.StringVar(&o.ReportConfigMap, "report-configmap", "", "in a pod: also report progress into this ConfigMap of the pod's namespace (used by ferry migrate)")
 	f.IntVar(&o.Streams, "streams", 2, "connections that carry file data at once (each through the proxies); when one of the extra ones cannot be opened, the copy goes on over those that could and the log says why")
-	f.DurationVar(&o.ConnectTimeout, "connect-timeout", tunnel.DefaultDialTimeout, "give up opening a connection (TCP, each CONNECT, the TLS handshake) after this long; a timeout is diagnosed and retried")
 	f.StringVar(&o.Progress, "progress", "auto", "progress display: auto (bars on a terminal, log lines otherwise), bars, log or none")
 }
 

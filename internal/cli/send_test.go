@@ -273,13 +273,14 @@ func TestTunnelClientFirstConnectionDiagnosed(t *testing.T) {
 		{"nothing listens", closedPort(t), nil, []string{"proxy-tcp: cannot reach the receiver", "nothing listens"}},
 		{"wrong proxy password", "127.0.0.1:9", []string{"http://mig:wr0ng-pw@" + sq},
 			[]string{"proxy-auth: proxy http://mig:xxxxx@" + sq, "(407)", "refused these credentials"}},
+		{"server never answers TLS", silent(t), nil, []string{"tls-end-to-end: TLS handshake with", "no answer within 300ms"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			g, _, logs := globals()
 			client := background(t, func(ctx context.Context, ready chan<- string) error {
 				return runTunnelClient(ctx, &TunnelOptions{Listen: "127.0.0.1:0", Connect: tt.connect, Certs: certs, ServerName: "localhost",
-					Proxies: tt.proxies, Grace: time.Second, Ready: ready}, g)
+					Proxies: tt.proxies, ConnectTimeout: 300 * time.Millisecond, Grace: time.Second, Ready: ready}, g)
 			})
 			c, err := net.Dial("tcp", client)
 			if err != nil {

@@ -22,7 +22,9 @@ type TunnelOptions struct {
 	Proxies    []string
 	Config     []string
 	ServerName string
-	Grace      time.Duration
+	// ConnectTimeout bounds opening each connection to the server (client).
+	ConnectTimeout time.Duration
+	Grace          time.Duration
 	// Ready, when set, receives the listening address once the listener is open (tests).
 	Ready chan<- string
 }
@@ -75,13 +77,14 @@ func newTunnelClientCommand(g *GlobalOptions) *cobra.Command {
 	f.StringVar(&o.Listen, "listen", "", "address to accept plain TCP connections on (required)")
 	f.StringVar(&o.Connect, "connect", "", "HOST:PORT of the tunnel server (required)")
 	f.StringVar(&o.Certs, "certs", "", "directory of 'ferry certs generate' (required)")
-	addProxyFlags(cmd, &o.Proxies, &o.ServerName, &o.Config)
+	addProxyFlags(cmd, &o.Proxies, &o.ServerName, &o.Config, &o.ConnectTimeout)
 	f.DurationVar(&o.Grace, "grace", 30*time.Second, "on SIGTERM, how long open connections may finish")
 	return cmd
 }
 
-func addProxyFlags(cmd *cobra.Command, proxies *[]string, serverName *string, configFiles *[]string) {
+func addProxyFlags(cmd *cobra.Command, proxies *[]string, serverName *string, configFiles *[]string, connectTimeout *time.Duration) {
 	f := cmd.Flags()
+	f.DurationVar(connectTimeout, "connect-timeout", tunnel.DefaultDialTimeout, "give up opening a connection (TCP to the first hop, each CONNECT, the TLS handshake) after this long; the timeout is diagnosed, naming the step")
 	f.StringArrayVar(proxies, "proxy", nil, "HTTP CONNECT proxy http://[user[:password]@]host:port, repeatable: a chain in the order given")
 	f.StringArrayVar(configFiles, "config", nil, "take the data-path proxy from a MigrationController manifest (stunnel_tcp_proxy) when --proxy is not given")
 	f.StringVar(serverName, "server-name", "", "name expected in the server certificate and sent as SNI (default: the host of the address)")
@@ -126,6 +129,7 @@ func runTunnelClient(ctx context.Context, o *TunnelOptions, g *GlobalOptions) er
 	if err != nil {
 		return err
 	}
+	target.DialTimeout = o.ConnectTimeout
 	ln, err := listen(o, g, "tunnel client")
 	if err != nil {
 		return err

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ferrydvm/ferry/internal/pki"
 	"github.com/ferrydvm/ferry/internal/testenv"
 )
 
@@ -27,18 +26,9 @@ func ferryBinary(b *testing.B) string {
 	return bin
 }
 
-func certs(b *testing.B) string {
-	b.Helper()
-	set, err := pki.Generate(pki.Options{ServerNames: []string{"localhost", "127.0.0.1"}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	dir := filepath.Join(b.TempDir(), "certs")
-	if err := set.Write(dir, false); err != nil {
-		b.Fatal(err)
-	}
-	return dir
-}
+// certs are the certificates of one migration, for a receiver reached as localhost or
+// 127.0.0.1.
+func certs(b *testing.B) string { return testenv.Certs(b, "localhost", "127.0.0.1") }
 
 // start runs a program until the benchmark ends.
 func start(b *testing.B, name string, args ...string) {

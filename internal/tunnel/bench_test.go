@@ -4,11 +4,13 @@ import (
 	"io"
 	"net"
 	"testing"
+
+	"github.com/ferrydvm/ferry/internal/testenv"
 )
 
 // BenchmarkPairThroughput pushes data through an in-process tunnel client and server.
 func BenchmarkPairThroughput(b *testing.B) {
-	dir := certs(&testing.T{}, "localhost")
+	dir := testenv.Certs(b, "localhost")
 	sinkLn, _ := net.Listen("tcp", "127.0.0.1:0")
 	defer sinkLn.Close()
 	go func() {
@@ -20,8 +22,7 @@ func BenchmarkPairThroughput(b *testing.B) {
 			go func() { io.Copy(io.Discard, c); c.Write([]byte{1}); c.Close() }()
 		}
 	}()
-	t := &testing.T{}
-	addr := startPairB(b, t, dir, sinkLn.Addr().String())
+	addr := startPair(b, dir, sinkLn.Addr().String())
 	buf := make([]byte, 256<<10)
 	const size = 256 << 20
 	b.SetBytes(size)

@@ -8,6 +8,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/ferrydvm/ferry/internal/testenv"
 )
 
 // chunkedConn is a net.Conn whose reads return the pieces of a stream in the sizes given,
@@ -113,7 +115,7 @@ func boundary(ends []int, i int) int {
 // TestPairIsInteractive sends many small messages one at a time through a tunnel pair and
 // waits for each echo: a copy that held back data until more arrived would stall here.
 func TestPairIsInteractive(t *testing.T) {
-	dir := certs(t, "localhost")
+	dir := testenv.Certs(t, "localhost")
 	addr := startPair(t, dir, echoServer(t))
 	c, err := net.Dial("tcp", addr)
 	if err != nil {

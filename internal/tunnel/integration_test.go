@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -37,7 +36,7 @@ func newLab(t *testing.T, serverPort int) *lab {
 	t.Helper()
 	testenv.Root(t)
 	topo := testenv.NewTopology(t)
-	certs := writeCerts(t, topo.TargetIP)
+	certs := testenv.Certs(t, topo.TargetIP)
 	l := &lab{topo: topo, certs: certs}
 	addr := topo.TargetIP + ":0"
 	if serverPort != 0 {
@@ -58,19 +57,6 @@ func newLab(t *testing.T, serverPort int) *lab {
 	go func() { srv.Serve(ctx, ln); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 	return l
-}
-
-func writeCerts(t *testing.T, names ...string) string {
-	t.Helper()
-	set, err := pki.Generate(pki.Options{ServerNames: names})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(t.TempDir(), "certs")
-	if err := set.Write(dir, false); err != nil {
-		t.Fatal(err)
-	}
-	return dir
 }
 
 // echo serves on 127.0.0.1 of the test's namespace, where the tunnel server forwards.

@@ -54,7 +54,7 @@ func TestStunnelClientToFerryServer(t *testing.T) {
 	testenv.Need(t, "stunnel4", "rsync")
 	testenv.Root(t)
 	topo := testenv.NewTopology(t)
-	certs := writeCerts(t, topo.TargetIP)
+	certs := testenv.Certs(t, topo.TargetIP)
 	src := rsyncTree(t)
 	rsyncd := testenv.RsyncDaemon(t, nil, "", src) // where ferry's server forwards
 
@@ -95,7 +95,7 @@ func TestFerryClientToStunnelServer(t *testing.T) {
 	testenv.Need(t, "stunnel4", "rsync")
 	testenv.Root(t)
 	topo := testenv.NewTopology(t)
-	certs := writeCerts(t, topo.TargetIP)
+	certs := testenv.Certs(t, topo.TargetIP)
 	src := rsyncTree(t)
 	rsyncd := testenv.RsyncDaemon(t, topo.Target, "127.0.0.1", src)
 	stunnelPort := testenv.FreePort(t, topo.Target, topo.TargetIP)

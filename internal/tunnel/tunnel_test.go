@@ -9,36 +9,15 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/ferrydvm/ferry/internal/pki"
+
+	"github.com/ferrydvm/ferry/internal/testenv"
 )
-
-func certs(t *testing.T, names ...string) string {
-	t.Helper()
-	set, err := pki.Generate(pki.Options{ServerNames: names})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(t.TempDir(), "certs")
-	if err := set.Write(dir, false); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
-func load(t *testing.T, dir string, role pki.Role) *pki.Bundle {
-	t.Helper()
-	b, err := pki.Load(dir, role)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // echoServer answers each connection by echoing what it reads, then half-closing.
 func echoServer(t *testing.T) string {
@@ -68,19 +47,15 @@ func echoServer(t *testing.T) string {
 func quietLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // startPair runs a tunnel server in front of backend and a client in front of the server.
-func startPair(t *testing.T, dir, backend string) (clientAddr string) {
-	return startPairB(t, t, dir, backend)
-}
-
-func startPairB(tb testing.TB, t *testing.T, dir, backend string) (clientAddr string) {
+func startPair(tb testing.TB, dir, backend string) (clientAddr string) {
 	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	tb.Cleanup(func() { cancel(); wg.Wait() })
 	sln, _ := net.Listen("tcp", "127.0.0.1:0")
-	srv := &Server{Forward: backend, TLS: ServerConfig(load(t, dir, pki.Server)), Log: quietLog(), Grace: time.Second}
+	srv := &Server{Forward: backend, TLS: ServerConfig(testenv.Bundle(tb, dir, pki.Server)), Log: quietLog(), Grace: time.Second}
 	cln, _ := net.Listen("tcp", "127.0.0.1:0")
-	cl := &Client{Target: &Target{Addr: sln.Addr().String(), ServerName: "localhost", Bundle: load(t, dir, pki.Client)}, Log: quietLog(), Grace: time.Second}
+	cl := &Client{Target: &Target{Addr: sln.Addr().String(), ServerName: "localhost", Bundle: testenv.Bundle(tb, dir, pki.Client)}, Log: quietLog(), Grace: time.Second}
 	wg.Add(2)
 	go func() { defer wg.Done(); srv.Serve(ctx, sln) }()
 	go func() { defer wg.Done(); cl.Serve(ctx, cln) }()
@@ -88,7 +63,7 @@ func startPairB(tb testing.TB, t *testing.T, dir, backend string) (clientAddr st
 }
 
 func TestPairCarriesDataWithHalfClose(t *testing.T) {
-	dir := certs(t, "localhost")
+	dir := testenv.Certs(t, "localhost")
 	addr := startPair(t, dir, echoServer(t))
 	var wg sync.WaitGroup
 	for i := 0; i < 8; i++ { // concurrent connections
@@ -117,8 +92,8 @@ func TestPairCarriesDataWithHalfClose(t *testing.T) {
 }
 
 func TestDialRefusesOtherCA(t *testing.T) {
-	serverDir := certs(t, "localhost")
-	clientDir := certs(t, "localhost") // another migration
+	serverDir := testenv.Certs(t, "localhost")
+	clientDir := testenv.Certs(t, "localhost") // another migration
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	defer ln.Close()
 	got := make(chan []byte, 1)
@@ -127,12 +102,12 @@ func TestDialRefusesOtherCA(t *testing.T) {
 		if err != nil {
 			return
 		}
-		tc := tls.Server(c, ServerConfig(load(t, serverDir, pki.Server)))
+		tc := tls.Server(c, ServerConfig(testenv.Bundle(t, serverDir, pki.Server)))
 		tc.Handshake()
 		b, _ := io.ReadAll(tc)
 		got <- b
 	}()
-	_, err := Dial(context.Background(), &Target{Addr: ln.Addr().String(), ServerName: "localhost", Bundle: load(t, clientDir, pki.Client)})
+	_, err := Dial(context.Background(), &Target{Addr: ln.Addr().String(), ServerName: "localhost", Bundle: testenv.Bundle(t, clientDir, pki.Client)})
 	var ie *InterceptedError
 	if !errors.As(err, &ie) {
 		t.Fatalf("error %v (%T), want *InterceptedError", err, err)
@@ -146,31 +121,31 @@ func TestDialRefusesOtherCA(t *testing.T) {
 }
 
 func TestDialNameMismatch(t *testing.T) {
-	dir := certs(t, "receiver.example.com")
+	dir := testenv.Certs(t, "receiver.example.com")
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	defer ln.Close()
 	go func() {
 		c, err := ln.Accept()
 		if err == nil {
-			tls.Server(c, ServerConfig(load(t, dir, pki.Server))).Handshake()
+			tls.Server(c, ServerConfig(testenv.Bundle(t, dir, pki.Server))).Handshake()
 			c.Close()
 		}
 	}()
-	_, err := Dial(context.Background(), &Target{Addr: ln.Addr().String(), Bundle: load(t, dir, pki.Client)})
+	_, err := Dial(context.Background(), &Target{Addr: ln.Addr().String(), Bundle: testenv.Bundle(t, dir, pki.Client)})
 	if err == nil || !strings.Contains(err.Error(), "--server-name") || !strings.Contains(err.Error(), "receiver.example.com") {
 		t.Fatalf("error %v", err)
 	}
 }
 
 func TestServerRequiresClientCertificate(t *testing.T) {
-	dir := certs(t, "localhost")
+	dir := testenv.Certs(t, "localhost")
 	sln, _ := net.Listen("tcp", "127.0.0.1:0")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	srv := &Server{Forward: echoServer(t), TLS: ServerConfig(load(t, dir, pki.Server)), Log: quietLog(), Grace: time.Second}
+	srv := &Server{Forward: echoServer(t), TLS: ServerConfig(testenv.Bundle(t, dir, pki.Server)), Log: quietLog(), Grace: time.Second}
 	go srv.Serve(ctx, sln)
 
-	b := load(t, dir, pki.Client)
+	b := testenv.Bundle(t, dir, pki.Client)
 	cfg := ClientConfig(b, "localhost")
 	cfg.Certificates = nil // no client certificate
 	c, err := tls.Dial("tcp", sln.Addr().String(), cfg)

@@ -118,22 +118,7 @@ func TestCertsGenerate(t *testing.T) {
 // echoServer listens on 127.0.0.1 until the test ends, echoes what each connection sends
 // and closes it when the peer has finished; it returns the address.
 func echoServer(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
-	return ln.Addr().String()
+	return testenv.Serve(t, func(c net.Conn) { io.Copy(c, c) })
 }
 
 // background runs fn until the test ends and returns the address it reports.

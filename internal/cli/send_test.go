@@ -156,7 +156,7 @@ func TestSendReceiverRefusesClientCertificate(t *testing.T) {
 	cfg := tunnel.ServerConfig(testenv.Bundle(t, certs, pki.Server))
 	cfg.ClientCAs = testenv.Bundle(t, other, pki.Server).Roots
 	rc := &engine.Receiver{Volumes: map[string]string{"v": t.TempDir()}, Version: "test"}
-	addr := serveConns(t, func(c net.Conn) {
+	addr := testenv.Serve(t, func(c net.Conn) {
 		if tc, err := tunnel.AcceptTLS(context.Background(), c, cfg); err == nil {
 			rc.Handle(context.Background(), tc)
 		}
@@ -171,32 +171,11 @@ func TestSendReceiverRefusesClientCertificate(t *testing.T) {
 	mustNotSay(t, "the error and log", err.Error()+logs, "connection lost", "resuming", "cannot connect\"", "retry=", "attempts")
 }
 
-// serveConns accepts on 127.0.0.1 until the test ends and runs handle for each connection,
-// closing it after.
-func serveConns(t *testing.T, handle func(net.Conn)) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); handle(c) }()
-		}
-	}()
-	return ln.Addr().String()
-}
-
 // silent takes connections and never answers: a proxy that never answers CONNECT, or a
 // far end that never answers TLS.
 func silent(t *testing.T) string {
 	t.Helper()
-	return serveConns(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+	return testenv.Serve(t, func(c net.Conn) { io.Copy(io.Discard, c) })
 }
 
 // A proxy that takes the connection and never answers CONNECT, or a far end that never
@@ -235,7 +214,7 @@ func TestSendNoAnswer(t *testing.T) {
 func TestSendExtraStreamNoAnswer(t *testing.T) {
 	l := newSendLab(t)
 	var first sync.Once
-	relay := serveConns(t, func(c net.Conn) {
+	relay := testenv.Serve(t, func(c net.Conn) {
 		passed := false
 		first.Do(func() {
 			passed = true

@@ -28,26 +28,6 @@ import (
 // localCerts writes a migration's certificates for 127.0.0.1 and returns their folder.
 func localCerts(t *testing.T) string { return testenv.Certs(t, "127.0.0.1") }
 
-// serve accepts on 127.0.0.1 until the test ends and runs handle for each connection.
-func serve(t *testing.T, handle func(net.Conn)) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); handle(c) }()
-		}
-	}()
-	return ln.Addr().String()
-}
-
 // probeLocal probes addr through proxies with the real greeting; measure adds a sampler.
 func probeLocal(t *testing.T, certs, addr string, measure bool, proxies ...string) *probe.Report {
 	t.Helper()
@@ -98,7 +78,7 @@ func transient(t *testing.T, r *probe.Report) bool {
 // with or without credentials in the URL.
 func TestProbeProxyAsksForNTLM(t *testing.T) {
 	certs := localCerts(t)
-	ntlm := serve(t, func(c net.Conn) {
+	ntlm := testenv.Serve(t, func(c net.Conn) {
 		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
 			return
 		}
@@ -145,7 +125,7 @@ func TestProbeNothingListensLocally(t *testing.T) {
 		t.Error("a refused connection may heal: it should be transient")
 	}
 
-	mute := serve(t, func(net.Conn) {})
+	mute := testenv.Serve(t, func(net.Conn) {})
 	r = probeLocal(t, certs, dead, true, "http://"+mute)
 	expect(t, r, "proxy-tcp=pass proxy-auth=skip proxy-connect=fail tls-end-to-end=skip server-handshake=skip measure=skip",
 		"CONNECT "+dead+" via proxy http://"+mute, "did not answer CONNECT like an HTTP proxy")
@@ -158,7 +138,7 @@ func TestProbeNothingListensLocally(t *testing.T) {
 func TestProbeServerHandshakeOtherProtocol(t *testing.T) {
 	certs := localCerts(t)
 	srv := testenv.Bundle(t, certs, pki.Server)
-	addr := serve(t, func(c net.Conn) {
+	addr := testenv.Serve(t, func(c net.Conn) {
 		tc, err := tunnel.AcceptTLS(context.Background(), c, tunnel.ServerConfig(srv))
 		if err != nil {
 			return
@@ -188,7 +168,7 @@ func TestProbeServerHandshakeFerryPeers(t *testing.T) {
 	certs := localCerts(t)
 	srvBundle := testenv.Bundle(t, certs, pki.Server)
 	rc := &engine.Receiver{Volumes: map[string]string{"v": t.TempDir()}, Version: "test"}
-	receiver := serve(t, func(c net.Conn) {
+	receiver := testenv.Serve(t, func(c net.Conn) {
 		if tc, err := tunnel.AcceptTLS(context.Background(), c, tunnel.ServerConfig(srvBundle)); err == nil {
 			rc.Handle(context.Background(), tc)
 		}
@@ -223,7 +203,7 @@ func TestProbeReceiverRefusesClientCertificate(t *testing.T) {
 	cfg := tunnel.ServerConfig(testenv.Bundle(t, certs, pki.Server))
 	cfg.ClientCAs = testenv.Bundle(t, other, pki.Server).Roots
 	rc := &engine.Receiver{Volumes: map[string]string{"v": t.TempDir()}, Version: "test"}
-	addr := serve(t, func(c net.Conn) {
+	addr := testenv.Serve(t, func(c net.Conn) {
 		if tc, err := tunnel.AcceptTLS(context.Background(), c, cfg); err == nil {
 			rc.Handle(context.Background(), tc)
 		}
@@ -240,7 +220,7 @@ func TestProbeReceiverRefusesClientCertificate(t *testing.T) {
 // never answers CONNECT, or a far end that never answers TLS.
 func silent(t *testing.T) string {
 	t.Helper()
-	return serve(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+	return testenv.Serve(t, func(c net.Conn) { io.Copy(io.Discard, c) })
 }
 
 // The dial timeout bounds each step of the path: a proxy that never answers CONNECT is a

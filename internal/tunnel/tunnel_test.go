@@ -21,27 +21,11 @@ import (
 
 // echoServer answers each connection by echoing what it reads, then half-closing.
 func echoServer(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				io.Copy(c, c)
-				c.(*net.TCPConn).CloseWrite()
-				io.Copy(io.Discard, c)
-				c.Close()
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	return testenv.Serve(t, func(c net.Conn) {
+		io.Copy(c, c)
+		c.(*net.TCPConn).CloseWrite()
+		io.Copy(io.Discard, c)
+	})
 }
 
 func quietLog() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -115,6 +115,21 @@ func TestCertsGenerate(t *testing.T) {
 	}
 }
 
+// ping sends "ping" to addr, half-closes, and returns all that comes back.
+func ping(t *testing.T, addr string) string {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	c.Write([]byte("ping"))
+	c.(*net.TCPConn).CloseWrite()
+	got, _ := io.ReadAll(c)
+	return string(got)
+}
+
 // echoServer listens on 127.0.0.1 until the test ends, echoes what each connection sends
 // and closes it when the peer has finished; it returns the address.
 func echoServer(t *testing.T) string {
@@ -160,15 +175,7 @@ func TestTunnelCommandsThroughSquid(t *testing.T) {
 		return runTunnelClient(ctx, &TunnelOptions{Listen: "127.0.0.1:0", Connect: server, Certs: certsDir, ServerName: "localhost",
 			Proxies: []string{"http://u:top%20s3cret%3A%40%2F@" + sq}, Grace: time.Second, Ready: ready}, gc)
 	})
-	c, err := net.Dial("tcp", client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Write([]byte("ping"))
-	c.(*net.TCPConn).CloseWrite()
-	got, _ := io.ReadAll(c)
-	c.Close()
-	if string(got) != "ping" {
+	if got := ping(t, client); got != "ping" {
 		t.Fatalf("echo through ferry tunnel client and server: %q", got)
 	}
 	deadline := time.Now().Add(5 * time.Second)

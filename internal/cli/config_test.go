@@ -184,15 +184,7 @@ func TestConfigFlagDialsTheManifestProxy(t *testing.T) {
 			return runTunnelClient(ctx, &TunnelOptions{Listen: "127.0.0.1:0", Connect: server, Certs: certsDir, ServerName: "localhost",
 				Config: []string{stunnelManifest(t, px.Addr)}, Grace: time.Second, Ready: ready}, gc)
 		})
-		c, err := net.Dial("tcp", client)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.Write([]byte("ping"))
-		c.(*net.TCPConn).CloseWrite()
-		got, _ := io.ReadAll(c)
-		c.Close()
-		if string(got) != "ping" {
+		if got := ping(t, client); got != "ping" {
 			t.Fatalf("echo through the tunnel: %q\n%s", got, clientLog)
 		}
 		px.checkTunnelled(t, server, manifestUser, manifestPassword)

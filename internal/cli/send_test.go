@@ -171,13 +171,6 @@ func TestSendReceiverRefusesClientCertificate(t *testing.T) {
 	mustNotSay(t, "the error and log", err.Error()+logs, "connection lost", "resuming", "cannot connect\"", "retry=", "attempts")
 }
 
-// silent takes connections and never answers: a proxy that never answers CONNECT, or a
-// far end that never answers TLS.
-func silent(t *testing.T) string {
-	t.Helper()
-	return testenv.Serve(t, func(c net.Conn) { io.Copy(io.Discard, c) })
-}
-
 // A proxy that takes the connection and never answers CONNECT, or a far end that never
 // answers TLS, does not hold send: --connect-timeout ends the attempt, the diagnosis names
 // the step, and it is retried as a timeout.
@@ -189,9 +182,9 @@ func TestSendNoAnswer(t *testing.T) {
 		proxies func() []string
 		want    []string
 	}{
-		{"proxy never answers CONNECT", func() string { return l.addr }, func() []string { return []string{"http://" + silent(t)} },
+		{"proxy never answers CONNECT", func() string { return l.addr }, func() []string { return []string{"http://" + testenv.Silent(t)} },
 			[]string{"proxy-connect: CONNECT " + l.addr + " via", "no answer within 300ms", "did not answer CONNECT in time"}},
-		{"receiver never answers TLS", func() string { return silent(t) }, func() []string { return nil },
+		{"receiver never answers TLS", func() string { return testenv.Silent(t) }, func() []string { return nil },
 			[]string{"tls-end-to-end: TLS handshake with", "no answer within 300ms", "did not answer during TLS"}},
 	}
 	for _, tt := range tests {
@@ -252,7 +245,7 @@ func TestTunnelClientFirstConnectionDiagnosed(t *testing.T) {
 		{"nothing listens", closedPort(t), nil, []string{"proxy-tcp: cannot reach the receiver", "nothing listens"}},
 		{"wrong proxy password", "127.0.0.1:9", []string{"http://mig:wr0ng-pw@" + sq},
 			[]string{"proxy-auth: proxy http://mig:xxxxx@" + sq, "(407)", "refused these credentials"}},
-		{"server never answers TLS", silent(t), nil, []string{"tls-end-to-end: TLS handshake with", "no answer within 300ms"}},
+		{"server never answers TLS", testenv.Silent(t), nil, []string{"tls-end-to-end: TLS handshake with", "no answer within 300ms"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

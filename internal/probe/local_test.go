@@ -216,13 +216,6 @@ func TestProbeReceiverRefusesClientCertificate(t *testing.T) {
 	}
 }
 
-// silent accepts connections and never answers: a proxy that takes the connection and
-// never answers CONNECT, or a far end that never answers TLS.
-func silent(t *testing.T) string {
-	t.Helper()
-	return testenv.Serve(t, func(c net.Conn) { io.Copy(io.Discard, c) })
-}
-
 // The dial timeout bounds each step of the path: a proxy that never answers CONNECT is a
 // proxy-connect failure, a far end that never answers TLS a tls-end-to-end one; both may
 // heal. The probe ends by the target's timeout, not the test's safety deadline.
@@ -235,10 +228,10 @@ func TestProbeNoAnswer(t *testing.T) {
 		statuses string
 		want     []string
 	}{
-		{"proxy never answers CONNECT", "127.0.0.1:9", []string{"http://" + silent(t)},
+		{"proxy never answers CONNECT", "127.0.0.1:9", []string{"http://" + testenv.Silent(t)},
 			"proxy-tcp=pass proxy-auth=skip proxy-connect=fail tls-end-to-end=skip server-handshake=skip measure=skip",
 			[]string{"CONNECT 127.0.0.1:9 via", "no answer within 300ms", "did not answer CONNECT in time"}},
-		{"receiver never answers TLS", silent(t), nil,
+		{"receiver never answers TLS", testenv.Silent(t), nil,
 			"proxy-tcp=pass proxy-auth=skip proxy-connect=skip tls-end-to-end=fail server-handshake=skip measure=skip",
 			[]string{"TLS handshake with", "no answer within 300ms", "did not answer during TLS"}},
 	}

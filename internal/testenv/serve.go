@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"io"
 	"net"
 	"testing"
 )
@@ -28,4 +29,11 @@ func Serve(t testing.TB, handle func(net.Conn)) string {
 		}
 	}()
 	return ln.Addr().String()
+}
+
+// Silent accepts connections and never answers, until the test ends: a proxy that takes the
+// connection and never answers CONNECT, or a far end that never answers TLS.
+func Silent(t testing.TB) string {
+	t.Helper()
+	return Serve(t, func(c net.Conn) { io.Copy(io.Discard, c) })
 }

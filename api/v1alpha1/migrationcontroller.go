@@ -96,27 +96,47 @@ type MigrationControllerSpec struct {
 	ClusterSubdomain string `json:"cluster_subdomain,omitempty"`
 
 	// SourceRsyncPodCPULimits is the CPU limit of the source-side transfer pods.
+	// +kubebuilder:validation:Schemaless
+	// +kubebuilder:pruning:PreserveUnknownFields
 	SourceRsyncPodCPULimits string `json:"source_rsync_pod_cpu_limits,omitempty"`
 	// SourceRsyncPodMemoryLimits is the memory limit of the source-side transfer pods.
+	// +kubebuilder:validation:Schemaless
+	// +kubebuilder:pruning:PreserveUnknownFields
 	SourceRsyncPodMemoryLimits string `json:"source_rsync_pod_memory_limits,omitempty"`
 	// SourceRsyncPodCPURequests is the CPU request of the source-side transfer pods.
+	// +kubebuilder:validation:Schemaless
+	// +kubebuilder:pruning:PreserveUnknownFields
 	SourceRsyncPodCPURequests string `json:"source_rsync_pod_cpu_requests,omitempty"`
 	// SourceRsyncPodMemoryRequests is the memory request of the source-side transfer pods.
+	// +kubebuilder:validation:Schemaless
+	// +kubebuilder:pruning:PreserveUnknownFields
 	SourceRsyncPodMemoryRequests string `json:"source_rsync_pod_memory_requests,omitempty"`
 	// TargetRsyncPodCPULimits is the CPU limit of the target-side transfer pods.
+	// +kubebuilder:validation:Schemaless
+	// +kubebuilder:pruning:PreserveUnknownFields
 	TargetRsyncPodCPULimits string `json:"target_rsync_pod_cpu_limits,omitempty"`
 	// TargetRsyncPodMemoryLimits is the memory limit of the target-side transfer pods.
+	// +kubebuilder:validation:Schemaless
+	// +kubebuilder:pruning:PreserveUnknownFields
 	TargetRsyncPodMemoryLimits string `json:"target_rsync_pod_memory_limits,omitempty"`
 	// TargetRsyncPodCPURequests is the CPU request of the target-side transfer pods.
+	// +kubebuilder:validation:Schemaless
+	// +kubebuilder:pruning:PreserveUnknownFields
 	TargetRsyncPodCPURequests string `json:"target_rsync_pod_cpu_requests,omitempty"`
 	// TargetRsyncPodMemoryRequests is the memory request of the target-side transfer pods.
+	// +kubebuilder:validation:Schemaless
+	// +kubebuilder:pruning:PreserveUnknownFields
 	TargetRsyncPodMemoryRequests string `json:"target_rsync_pod_memory_requests,omitempty"`
 
 	// SrcSupplementalGroups are supplemental group IDs of the source-side transfer pods,
 	// comma-separated.
+	// +kubebuilder:validation:Schemaless
+	// +kubebuilder:pruning:PreserveUnknownFields
 	SrcSupplementalGroups string `json:"src_supplemental_groups,omitempty"`
 	// TargetSupplementalGroups are supplemental group IDs of the target-side transfer
 	// pods, comma-separated.
+	// +kubebuilder:validation:Schemaless
+	// +kubebuilder:pruning:PreserveUnknownFields
 	TargetSupplementalGroups string `json:"target_supplemental_groups,omitempty"`
 	// MigrationRsyncPrivileged runs the transfer pods privileged (true or false).
 	// +kubebuilder:validation:Schemaless

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/ferrydvm/ferry/api/v1alpha1"
@@ -173,6 +174,9 @@ func decodeField(v any, ptr any) error {
 			v = json.RawMessage(strings.TrimSpace(s))
 		}
 	}
+	if _, text := ptr.(*string); text {
+		v = scalarText(v) // `source_rsync_pod_cpu_limits: 2` means "2", as in MTC
+	}
 	b, err := json.Marshal(v)
 	if err == nil {
 		err = json.Unmarshal(b, ptr)
@@ -185,6 +189,21 @@ func decodeField(v any, ptr any) error {
 		return fmt.Errorf("want %s, got %s", kindName(ptr), got)
 	}
 	return nil
+}
+
+// scalarText gives a number as the text it was written as; anything else is returned as it is.
+func scalarText(v any) any {
+	switch n := v.(type) {
+	case float64:
+		return strconv.FormatFloat(n, 'f', -1, 64)
+	case int64:
+		return strconv.FormatInt(n, 10)
+	case int:
+		return strconv.Itoa(n)
+	case json.Number:
+		return n.String()
+	}
+	return v
 }
 
 func kindName(ptr any) string {

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -262,5 +264,24 @@ func TestRsyncExtras(t *testing.T) {
 		if !found {
 			t.Errorf("%s is not reported with %q: %+v", opt, why, e.Ignored)
 		}
+	}
+}
+
+// MTC's operator takes numbers where its fields are strings: `src_supplemental_groups: 1000`
+// or `target_rsync_pod_cpu_requests: 0.5` mean the text as written.
+func TestNumbersInTextFields(t *testing.T) {
+	e, err := Resolve(readString(t, mc("  source_rsync_pod_cpu_limits: 2\n  target_rsync_pod_cpu_requests: 0.5\n  src_supplemental_groups: 1000\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for f, want := range map[string]string{"source_rsync_pod_cpu_limits": "2", "target_rsync_pod_cpu_requests": "0.5", "src_supplemental_groups": "1000"} {
+		if v := e.Migration[f]; v == nil || v.Value != want {
+			t.Errorf("%s = %+v, want %q", f, v, want)
+		}
+	}
+	p := filepath.Join(t.TempDir(), "mc.yaml")
+	os.WriteFile(p, []byte(mc("  src_supplemental_groups: [1000]\n")), 0o600)
+	if err := ReadFiles([]string{p}, &Inputs{}); err == nil || !strings.Contains(err.Error(), "spec.src_supplemental_groups: want a string") {
+		t.Errorf("a list for a text field: %v", err)
 	}
 }

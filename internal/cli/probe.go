@@ -51,12 +51,14 @@ With --kubeconfig it checks the API path instead: the API server answers through
 that apply (api-reachable: the kubeconfig's proxy-url when it has one, as for kubectl, else
 HTTPS_PROXY/NO_PROXY from --config or the environment), the credentials are accepted and may
 exec in --pod (api-auth), and an exec request reaches the API server with its Upgrade header
-(api-upgrade). It is tried as WebSocket and as SPDY; client-go falls back from one to the
-other, so the check passes when either gets a 101 or an error only the API server's path to
-the kubelet gives (dialing the kubelet, the kubelet's own refusal), and the detail names both
-results. "Upgrade request required", in any answer, means something in between drops the
-header; an answer that is not the API server's (an HTML 403 or 502 from a proxy or load
-balancer) names who answered.
+(api-upgrade). It is tried as WebSocket and as SPDY, and the detail names both results. The
+check passes when SPDY gets through: a 101, or an error only the API server's path to the
+kubelet gives (dialing the kubelet, the kubelet's own refusal), which comes after the API
+server's upgrade check. client-go falls back from WebSocket to SPDY, and programs that use
+only SPDY (MTC's controller, kubectl before 1.30) have nothing else, so WebSocket getting
+through while SPDY does not is a failure. "Upgrade request required", in any answer, means
+something in between drops the header; an answer that is not the API server's (an HTML 403
+or 502 from a proxy or load balancer) names who answered.
 
 Exit codes: 0 when no check fails, 1 otherwise, 2 for bad arguments.`,
 		Example: `  ferry probe --connect rsync.apps.target.example.com:443 --certs ./certs \

@@ -34,9 +34,9 @@ type APITarget struct {
 
 // APIPath checks that the API server answers through the proxies that apply, that the
 // credentials are accepted and may exec in the pod, and that an exec request reaches the API
-// server with its Upgrade header, as WebSocket or as SPDY (client-go falls back from one to
-// the other, so either is enough). Nothing ferry does needs exec; the check warns about the
-// tools and steps that do.
+// server with its Upgrade header as SPDY (client-go falls back to it from WebSocket, and
+// SPDY-only programs such as MTC's controller use nothing else; see upgradeCheck).
+// Nothing ferry does needs exec; the check warns about the tools and steps that do.
 func APIPath(ctx context.Context, t APITarget) *Report {
 	r := newReport(APIReachable, APIAuth, APIUpgrade)
 	cs, err := kubernetes.NewForConfig(t.Config)

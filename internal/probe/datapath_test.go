@@ -183,3 +183,21 @@ func TestProbeOtherMigrationsCertificates(t *testing.T) {
 	r := l.probe(t, l.addr)
 	expect(t, r, "proxy-tcp=pass proxy-auth=skip proxy-connect=skip tls-end-to-end=fail server-handshake=skip measure=skip", "not signed by this migration's CA")
 }
+
+// A first hop whose SYNs go unanswered: an unused address on Source's own link, where the
+// kernel's ARP gets no reply, so connect() neither completes nor is refused. proxy-tcp
+// fails by the target's dial timeout, names the hop, and may heal.
+func TestProbeFirstHopTimesOut(t *testing.T) {
+	testenv.Root(t)
+	topo := testenv.NewTopology(t)
+	const silent = "10.250.1.77:3128" // in the Source-Proxy /24; nothing has this address
+	target := localTarget(t, testenv.Certs(t, topo.TargetIP), topo.TargetIP+":443", "http://"+silent)
+	target.Base = topo.Source.Dial
+	target.DialTimeout = 300 * time.Millisecond
+	r := probeTarget(t, target, false)
+	expect(t, r, "proxy-tcp=fail proxy-auth=skip proxy-connect=skip tls-end-to-end=skip server-handshake=skip",
+		"cannot reach proxy http://"+silent, "timeout", "no answer within 300ms", "a firewall may drop the traffic")
+	if !transient(t, r) {
+		t.Error("a hop that does not answer in time may come up: it should be transient")
+	}
+}

@@ -40,23 +40,12 @@ func create(t *testing.T, dc dynamic.Interface, gvr schema.GroupVersionResource,
 	}
 }
 
-func TestReadFromCluster(t *testing.T) {
-	c := cluster.Start(t, cluster.Options{Name: "source"})
-	dc, err := dynamic.NewForConfig(c.RESTConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
+// populate installs MTC's and OpenShift's types and creates what an OpenShift cluster with
+// MTC has: the MigrationController in openshift-migration, the cluster Proxy (spec and
+// status differ, as when a rollout is pending) and the ClusterVersion.
+func populate(t *testing.T, c *cluster.Cluster, dc dynamic.Interface) {
+	t.Helper()
 	ctx := context.Background()
-
-	// Before the types exist: nothing is read and nothing fails.
-	var in config.Inputs
-	if err := config.ReadCluster(ctx, dc, config.DefaultNamespace, &in); err != nil {
-		t.Fatalf("a cluster without MTC's types: %v", err)
-	}
-	if in.Controller != nil || in.ClusterProxy != nil || in.ClusterVersion != "" {
-		t.Fatalf("read objects that do not exist: %+v", in)
-	}
-
 	installCRDs(t, c)
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: config.DefaultNamespace}}
 	if _, err := c.Client().CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
@@ -81,6 +70,26 @@ kind: ClusterVersion
 metadata: {name: version}
 status: {desired: {version: "4.12.7"}}
 `)
+}
+
+func TestReadFromCluster(t *testing.T) {
+	c := cluster.Start(t, cluster.Options{Name: "source"})
+	dc, err := dynamic.NewForConfig(c.RESTConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+
+	// Before the types exist: nothing is read and nothing fails.
+	var in config.Inputs
+	if err := config.ReadCluster(ctx, dc, config.DefaultNamespace, &in); err != nil {
+		t.Fatalf("a cluster without MTC's types: %v", err)
+	}
+	if in.Controller != nil || in.ClusterProxy != nil || in.ClusterVersion != "" {
+		t.Fatalf("read objects that do not exist: %+v", in)
+	}
+
+	populate(t, c, dc)
 
 	in = config.Inputs{Env: map[string]string{"HTTP_PROXY": "http://env:3128"}}
 	if err := config.ReadCluster(ctx, dc, config.DefaultNamespace, &in); err != nil {

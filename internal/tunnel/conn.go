@@ -45,10 +45,12 @@ func setSocketBuffers(c net.Conn) {
 const (
 	// recordHeaderLen is the size of a TLS record header: type, version, length.
 	recordHeaderLen = 5
-	// fullRecordLen is the length field of a TLS 1.3 record that carries a full 16 KiB of
+	// maxPlaintext is the most data one TLS record carries.
+	maxPlaintext = 16 << 10
+	// fullRecordLen is the length field of a TLS 1.3 record that carries maxPlaintext of
 	// data: the data, its content type and the AEAD tag. Bulk data comes in such records;
 	// handshake messages and alerts never fill one.
-	fullRecordLen = 16<<10 + 1 + 16
+	fullRecordLen = maxPlaintext + 1 + 16
 )
 
 // Read reads no further than the end of the current record.

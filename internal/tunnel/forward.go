@@ -176,13 +176,11 @@ func Pipe(ctx context.Context, a, b net.Conn) PipeStats {
 // copyHalf copies src to dst, then half-closes dst. On an error it closes both, so the other
 // direction ends too.
 func copyHalf(dst, src net.Conn) (int64, error) {
-	var n int64
-	var err error
+	ready := func() bool { return false }
 	if tc, fromTLS := src.(*Conn); fromTLS {
-		n, err = copyFromTLS(dst, tc)
-	} else {
-		n, err = copyLoop(dst, src)
+		ready = tc.raw.fullRecordReady
 	}
+	n, err := copyGathering(dst, src, ready)
 	if err == nil {
 		if cw, ok := dst.(interface{ CloseWrite() error }); ok {
 			cw.CloseWrite()
@@ -197,38 +195,15 @@ func copyHalf(dst, src net.Conn) (int64, error) {
 	return n, err
 }
 
-// copyLoop copies with one large buffer.
-func copyLoop(dst, src net.Conn) (int64, error) {
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	buf := *bp
-	var n int64
-	for {
-		nr, rerr := src.Read(buf)
-		if nr > 0 {
-			nw, werr := dst.Write(buf[:nr])
-			n += int64(nw)
-			if werr != nil {
-				return n, werr
-			}
-		}
-		if rerr == io.EOF {
-			return n, nil
-		}
-		if rerr != nil {
-			return n, rerr
-		}
-	}
-}
-
-// copyFromTLS copies from a TLS connection, which yields one record of at most 16 KiB per
-// read. Full records that have arrived whole are gathered and written together, so bulk
-// data takes one system call per buffer. Anything else is written before reading on: a
-// record still on its way, or a small one (the end of a burst, or a message that is not data,
-// after which Read would wait for more), so interactive protocols see no delay. One goroutine
-// does it all: handing buffers between goroutines costs more than it saves.
-func copyFromTLS(dst net.Conn, src *Conn) (int64, error) {
-	const maxRecord = 16 << 10
+// copyGathering copies src to dst through one large buffer. After each read it writes what
+// it has, unless ready says more has arrived that the next read takes without waiting: a TLS
+// connection yields one record of at most 16 KiB per read, and full records that are
+// already here are gathered so that bulk data takes one system call per buffer. Anything
+// else (a record still on its way, or a small one: the end of a burst, or a message that is
+// not data, after which Read would wait) is written first, so interactive protocols see no
+// delay. One goroutine does it all: handing buffers between goroutines costs more than it
+// saves.
+func copyGathering(dst, src net.Conn, ready func() bool) (int64, error) {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
@@ -237,7 +212,7 @@ func copyFromTLS(dst net.Conn, src *Conn) (int64, error) {
 	for {
 		nr, rerr := src.Read(buf[fill:])
 		fill += nr
-		if rerr == nil && len(buf)-fill >= maxRecord && src.raw.fullRecordReady() {
+		if rerr == nil && len(buf)-fill >= maxPlaintext && ready() {
 			continue
 		}
 		if fill > 0 {

@@ -61,26 +61,10 @@ func freeAddr(b *testing.B) string {
 
 // sink accepts connections; each one is read to the end and answered with one byte.
 func sink(b *testing.B) string {
-	b.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				io.Copy(io.Discard, c)
-				c.Write([]byte{1})
-				c.Close()
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	return testenv.Serve(b, func(c net.Conn) {
+		io.Copy(io.Discard, c)
+		c.Write([]byte{1})
+	})
 }
 
 // push sends n bytes into addr, half-closes, and waits for the sink's answer.

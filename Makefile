@@ -61,7 +61,7 @@ clean:
 # The container image, without a container engine: a static binary as the only layer
 # (hack/image). Writes bin/ferry-image.tar (docker load) and bin/ferry-oci (an OCI layout
 # for skopeo or crane) and prints the digest; pushes nothing.
-IMAGE   ?= ghcr.io/ferrydvm/ferry:dev
+IMAGE   ?= ferrydvm/ferry:dev
 VERSION ?= dev
 image:
 	mkdir -p bin/image

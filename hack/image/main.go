@@ -9,7 +9,7 @@
 // and prints the image's digest and ID. Nothing is pushed anywhere.
 //
 //	CGO_ENABLED=0 go build -o bin/image/ferry ./cmd/ferry
-//	go run ./hack/image --binary bin/image/ferry --tag ghcr.io/ferrydvm/ferry:dev \
+//	go run ./hack/image --binary bin/image/ferry --tag ferrydvm/ferry:dev \
 //	    --tarball bin/ferry-image.tar --oci bin/ferry-oci
 package main
 
@@ -49,7 +49,7 @@ func main() {
 	flag.StringVar(&o.Binary, "binary", "bin/image/ferry", "static ferry binary (CGO_ENABLED=0 go build)")
 	flag.StringVar(&o.Arch, "arch", runtime.GOARCH, "architecture the binary was built for (GOARCH)")
 	flag.StringVar(&o.Version, "version", "dev", "version label")
-	flag.StringVar(&tag, "tag", "ghcr.io/ferrydvm/ferry:latest", "image reference recorded in the tarball and the layout")
+	flag.StringVar(&tag, "tag", "ferrydvm/ferry:latest", "image reference recorded in the tarball and the layout")
 	flag.StringVar(&tarPath, "tarball", "bin/ferry-image.tar", "write a docker-loadable tarball here (\"\" for none)")
 	flag.StringVar(&ociDir, "oci", "", "also write an OCI image layout into this folder")
 	flag.Parse()

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ferrydvm/ferry/internal/config"
 	"github.com/ferrydvm/ferry/internal/controller"
+	"github.com/ferrydvm/ferry/internal/kube"
 )
 
 // ControllerOptions are the flags of `ferry controller`.
@@ -36,7 +37,7 @@ func (o *ControllerOptions) AddFlags(cmd *cobra.Command) {
 	f.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", "listen address of the Prometheus metrics; 0 turns them off")
 	f.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "listen address of /healthz and /readyz; 0 turns them off")
 	f.BoolVar(&o.LeaderElect, "leader-elect", true, "run only while holding the Lease "+controller.LeaderElectionID+" (for more than one replica)")
-	f.StringVar(&o.Image, "image", "", "image of the migrations' pods (default: $FERRY_IMAGE, else the controller's own when $POD_NAME names its pod, else ghcr.io/ferrydvm/ferry:latest)")
+	f.StringVar(&o.Image, "image", "", "image of the migrations' pods (default: $FERRY_IMAGE, else the controller's own when $POD_NAME names its pod, else "+kube.DefaultImage+")")
 }
 
 func newControllerCommand(g *GlobalOptions) *cobra.Command {

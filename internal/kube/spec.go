@@ -101,7 +101,7 @@ type Spec struct {
 }
 
 // DefaultImage is the image of ferry's pods when Spec.Image is empty.
-const DefaultImage = "ghcr.io/ferrydvm/ferry:latest"
+const DefaultImage = "ferrydvm/ferry:latest"
 
 // Reporter receives what a migration does. Calls come from one goroutine.
 type Reporter interface {

@@ -29,7 +29,7 @@ func (a *Agent) imageBinary(image string) (string, error) {
 }
 
 // imageName is the last path element of an image reference without tag or digest:
-// "ferry" for "quay.io/org/ferry:v1@sha256:...".
+// "ferry" for "registry.example/org/ferry:v1@sha256:...".
 func imageName(image string) string {
 	image, _, _ = strings.Cut(image, "@")
 	name := image[strings.LastIndex(image, "/")+1:]

@@ -51,7 +51,7 @@ func TestCommandLine(t *testing.T) {
 		{"args only", "ferry:test", nil, []string{"send", "$(DIR)"}, []string{"/bin/ferry", "send", "/data"}},
 		{"entrypoint by name", "ferry:test", []string{"ferry"}, []string{"version"}, []string{"/bin/ferry", "version"}},
 		{"entrypoint by path", "ferry:test", []string{"/usr/local/bin/ferry", "version"}, nil, []string{"/bin/ferry", "version"}},
-		{"entrypoint by image name", "quay.io/x/ferry:v1@sha256:ab", []string{"/ferry"}, nil, []string{"/bin/ferry"}},
+		{"entrypoint by image name", "registry.example/x/ferry:v1@sha256:ab", []string{"/ferry"}, nil, []string{"/bin/ferry"}},
 		{"other program", "ferry:test", []string{"sh", "-c", "echo $(NAME) $$(NAME) $(MISSING)"}, nil,
 			[]string{"sh", "-c", "echo db $(NAME) $(MISSING)"}},
 	} {

@@ -55,7 +55,13 @@ func applyMetaIn(dirfd int, name string, fd int, x *entry, o Options, fresh bool
 		}
 	}
 	ts := []unix.Timespec{{Nsec: unix.UTIME_OMIT}, unix.NsecToTimespec(x.Mtime)}
-	if err := unix.UtimesNanoAt(dirfd, name, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+	var err error
+	if fd >= 0 {
+		err = futimens(fd, ts)
+	} else {
+		err = unix.UtimesNanoAt(dirfd, name, ts, unix.AT_SYMLINK_NOFOLLOW)
+	}
+	if err != nil {
 		return fmt.Errorf("set modification time: %w", err)
 	}
 	return nil

@@ -36,6 +36,7 @@ type writeState struct {
 	started bool
 	failed  bool // an error was reported: later items for the file are dropped
 	resumed bool // the file was opened with earlier content, which may be longer
+	anon    bool // f has no name until finish links it into place
 }
 
 type worker struct {
@@ -173,14 +174,25 @@ func digestAt(dirfd int, name string) ([]byte, error) {
 	return h.Sum(nil), nil
 }
 
-// create opens a fresh temporary file for t.
-func (ws *writeState) create(t *fileTask, o Options) error {
-	mode, _ := createMode(t.x, o, t.dir.clean())
-	fd, err := unix.Openat(t.dir.fd, tempName(t.name), unix.O_RDWR|unix.O_CREAT|unix.O_TRUNC|unix.O_NOFOLLOW|unix.O_CLOEXEC, mode)
-	if err != nil {
-		return fmt.Errorf("create temporary file: %w", err)
+// create opens a new temporary file for t: an anonymous one (see anon.go) for a small new
+// file in a clean directory where they work, a named one otherwise.
+func (ws *writeState) create(t *fileTask, s *session) error {
+	clean := t.dir.clean()
+	mode, _ := createMode(t.x, s.opts, clean)
+	ws.anon = false
+	if clean && t.how == needWhole && t.x.Size <= smallFile && s.anon.usable(t.dir.fd) {
+		if fd, err := openAnonymous(t.dir.fd, mode); err == nil {
+			ws.f, ws.anon = os.NewFile(uintptr(fd), t.name), true
+		}
 	}
-	ws.f, ws.h, ws.pos, ws.end = os.NewFile(uintptr(fd), tempName(t.name)), newHasher(), 0, 0
+	if !ws.anon {
+		fd, err := unix.Openat(t.dir.fd, tempName(t.name), unix.O_RDWR|unix.O_CREAT|unix.O_TRUNC|unix.O_NOFOLLOW|unix.O_CLOEXEC, mode)
+		if err != nil {
+			return fmt.Errorf("create temporary file: %w", err)
+		}
+		ws.f = os.NewFile(uintptr(fd), tempName(t.name))
+	}
+	ws.h, ws.pos, ws.end = newHasher(), 0, 0
 	return nil
 }
 
@@ -193,7 +205,7 @@ func (w *worker) write(t *fileTask, p *piece) (bool, error) {
 			ws.close()
 		}
 		if ws.f == nil {
-			if err := ws.create(t, w.s.opts); err != nil {
+			if err := ws.create(t, w.s); err != nil {
 				return false, err
 			}
 		}
@@ -239,11 +251,15 @@ func (w *worker) finish(t *fileTask, digest []byte) error {
 	if got := ws.h.Sum(nil); !bytes.Equal(got, digest) {
 		return fmt.Errorf("verification failed: the content written does not match the sender's digest")
 	}
-	tmp := tempName(t.name)
-	if err := applyMetaIn(t.dir.fd, tmp, int(ws.f.Fd()), t.x, w.s.opts, t.dir.clean()); err != nil {
+	tmp, fd := tempName(t.name), int(ws.f.Fd())
+	if err := applyMetaIn(t.dir.fd, tmp, fd, t.x, w.s.opts, t.dir.clean()); err != nil {
 		return err
 	}
-	if err := unix.Renameat(t.dir.fd, tmp, t.dir.fd, t.name); err != nil {
+	if ws.anon {
+		if err := linkAnonymous(fd, t.dir.fd, t.name); err != nil {
+			return err
+		}
+	} else if err := unix.Renameat(t.dir.fd, tmp, t.dir.fd, t.name); err != nil {
 		return fmt.Errorf("rename into place: %w", err)
 	}
 	ws.close()
@@ -257,7 +273,7 @@ func (w *worker) applyOps(t *fileTask, ops []deltaOp) error {
 		if ws.old == nil || ws.sig == nil {
 			return errors.New("delta without a signature")
 		}
-		if err := ws.create(t, w.s.opts); err != nil {
+		if err := ws.create(t, w.s); err != nil {
 			return err
 		}
 		ws.started = true

@@ -50,6 +50,7 @@ type session struct {
 	nDones uint64
 	stats  summary
 	fatal  error
+	anon   anonTemps
 }
 
 // dirNode is a directory of the target while its contents arrive.

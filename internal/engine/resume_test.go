@@ -141,3 +141,38 @@ func TestDeltaOfRewrittenLargeFile(t *testing.T) {
 		t.Fatal("the patched file differs from the source")
 	}
 }
+
+// TestResumeRefusedSparse changes the part of a sparse file a cut run had already sent: the
+// sender refuses the receiver's partial copy and starts again from the beginning, although
+// the file's first data lies after a hole.
+func TestResumeRefusedSparse(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	path := filepath.Join(src, "sparse.img")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 16<<20)
+	rand.NewChaCha8([32]byte{9}).Read(data)
+	if _, err := f.WriteAt(data, 8<<20); err != nil { // a hole of 8 MiB, then data
+		t.Fatal(err)
+	}
+	f.Close()
+	addr := receiverAt(t, dst)
+	if _, err := sendTo(t, addr, src, 12<<20, Options{}); err == nil {
+		t.Fatal("the cut run succeeded")
+	}
+	data[1] ^= 0xff // inside what the receiver kept
+	f, _ = os.OpenFile(path, os.O_WRONLY, 0)
+	f.WriteAt(data[:2], 8<<20)
+	f.Close()
+	res, err := sendTo(t, addr, src, 0, Options{})
+	if err != nil {
+		t.Fatalf("second run: %v (%v)", err, res.Errors)
+	}
+	want, _ := os.ReadFile(path)
+	got, _ := os.ReadFile(filepath.Join(dst, "sparse.img"))
+	if !bytes.Equal(got, want) {
+		t.Fatal("the file differs from the source")
+	}
+}

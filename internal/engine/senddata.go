@@ -159,8 +159,10 @@ func (s *sender) sendLarge(ctx context.Context, out *outbox, j *job) error {
 		}
 	}
 	w := &pieceWriter{s: s, out: out, index: j.need.Index, h: h, pos: from}
-	if from > 0 || j.entry.Size == 0 {
-		w.start(from) // tell the receiver where this transfer starts
+	if j.need.How == needResume || j.entry.Size == 0 {
+		// Tell the receiver where this transfer starts: after its partial copy, or at 0 when
+		// that copy no longer matches (the first data of a sparse file may lie further on).
+		w.start(from)
 	}
 	for _, ext := range extents {
 		if ctx.Err() != nil {

@@ -277,7 +277,7 @@ func (w *worker) applyOps(t *fileTask, ops []deltaOp) error {
 			return err
 		}
 		ws.started = true
-		ws.patcher = delta.NewPatcher(ws.old, ws.sig, &hashingWriter{ws: ws})
+		ws.patcher = delta.NewPatcher(ws.old, ws.sig, &hashingWriter{ws: ws, sparse: t.x.Sparse})
 	}
 	for _, op := range ops {
 		if err := ws.patcher.Apply(delta.Op{Block: op.block, Count: op.count, Literal: op.literal}); err != nil {
@@ -290,18 +290,81 @@ func (w *worker) applyOps(t *fileTask, ops []deltaOp) error {
 	return nil
 }
 
-// hashingWriter appends to the temporary file and feeds the digest.
-type hashingWriter struct{ ws *writeState }
+// hashingWriter appends to the temporary file and feeds the digest. For a sparse source it
+// leaves every all-zero block a hole, as the sender's data extents do for a whole copy: a delta
+// only says what the bytes are, not where the source has holes.
+type hashingWriter struct {
+	ws     *writeState
+	sparse bool
+}
 
 func (h *hashingWriter) Write(b []byte) (int, error) {
-	n, err := h.ws.f.WriteAt(b, h.ws.pos)
-	h.ws.h.Write(b[:n])
-	h.ws.pos += int64(n)
-	h.ws.end = h.ws.pos
-	if err != nil {
-		err = writeError(err)
+	ws := h.ws
+	if !h.sparse {
+		n, err := ws.f.WriteAt(b, ws.pos)
+		ws.h.Write(b[:n])
+		ws.pos += int64(n)
+		ws.end = ws.pos
+		if err != nil {
+			return n, writeError(err)
+		}
+		return n, nil
 	}
-	return n, err
+	n, end, err := writeSparse(ws.f, b, ws.pos)
+	ws.h.Write(b[:n])
+	ws.pos += int64(n)
+	ws.end = max(ws.end, end) // a hole at the end: finish sets the size
+	if err != nil {
+		return n, writeError(err)
+	}
+	return n, nil
+}
+
+// holeBlock is the unit writeSparse leaves unwritten when it holds only zeros.
+const holeBlock = 4096
+
+// writeSparse writes b at off in f except for the all-zero holeBlock-aligned blocks, which
+// it skips (the file is new: what is not written reads as zeros); runs of blocks with data
+// are written at once. It returns how much of b it handled and where the data written ends
+// (0 if it wrote nothing).
+func writeSparse(f *os.File, b []byte, off int64) (n int, end int64, err error) {
+	run := -1 // start in b of blocks with data not yet written
+	flush := func(to int) error {
+		if run < 0 {
+			return nil
+		}
+		if _, err := f.WriteAt(b[run:to], off+int64(run)); err != nil {
+			return err
+		}
+		end, run = off+int64(to), -1
+		return nil
+	}
+	for i := 0; i < len(b); {
+		next := min(len(b), i+int(holeBlock-(off+int64(i))%holeBlock))
+		if !isZero(b[i:next]) {
+			if run < 0 {
+				run = i
+			}
+		} else if err := flush(i); err != nil {
+			return run, end, err
+		}
+		i = next
+	}
+	if err := flush(len(b)); err != nil {
+		return run, end, err
+	}
+	return len(b), end, nil
+}
+
+func isZero(b []byte) bool {
+	for len(b) > 0 {
+		k := min(len(b), len(zeros))
+		if !bytes.Equal(b[:k], zeros[:k]) {
+			return false
+		}
+		b = b[k:]
+	}
+	return true
 }
 
 // close releases the handles and keeps the temporary file (for resume).

@@ -17,13 +17,15 @@ build:
 deps:
 	./scripts/install-deps.sh
 
-# Every test: unit, fuzz seeds, integration with the real peers, end to end against real
-# API servers, and a short run of every fuzz target. With CI=true nothing may skip.
+# Every test: unit, fuzz seeds, integration with the real peers, the demo (the main job, whose
+# last step fails if the trees differ), end to end against real API servers, and a short run
+# of every fuzz target. With CI=true nothing may skip.
 test: deps
 	@unformatted=$$(gofmt -l . ); [ -z "$$unformatted" ] || { echo "not gofmt-ed: $$unformatted"; exit 1; }
 	$(GO) vet ./...
 	$(MAKE) verify-generated
 	$(GO) test -count=1 -timeout 20m ./...
+	$(MAKE) demo
 	$(MAKE) e2e
 	$(MAKE) fuzz
 

@@ -80,7 +80,8 @@ step "Comparing the trees attribute by attribute"
 $tree compare "$src" "$dst"
 
 step "What squid saw (the data went through it)"
-grep CONNECT "$sq/access.log" | tail -2 || true
+for _ in $(seq 50); do grep -q CONNECT "$sq/access.log" 2>/dev/null && break; sleep 0.1; done
+grep CONNECT "$sq/access.log" | tail -2 || { echo "squid logged no CONNECT: the data did not go through the proxy" >&2; exit 1; }
 
 step "Changing a few files and sending again: only the changes move"
 $tree mutate "$src"

@@ -93,6 +93,9 @@ type Entry struct {
 	HardLink string
 	// Sparse reports a regular file whose allocated bytes (Blocks*512) are fewer than Size.
 	Sparse bool
+	// LeftOut names the extended attributes the object has that Xattrs leaves out (see
+	// there), so that a copy can say what it did not carry.
+	LeftOut []string
 	// Dev, Ino and Nlink identify the object, for callers.
 	Dev, Ino uint64
 	Nlink    uint32

@@ -104,6 +104,7 @@ func statRoot(fd int, root string, opts Options, xr *xattrReader) (*Entry, error
 	if e.Xattrs, err = xr.read(obj, opts.Security); err != nil {
 		return nil, pathErr("xattrs", root, "", err)
 	}
+	e.LeftOut = leftOut(xr)
 	return e, nil
 }
 
@@ -259,7 +260,16 @@ func fill(e *Entry, d dirRef, name string, linkLen int64, root string, opts Opti
 	if e.Xattrs, err = xr.read(d.xattrObj(name), opts.Security); err != nil {
 		return pathErr("xattrs", root, e.Path, err)
 	}
+	e.LeftOut = leftOut(xr)
 	return nil
+}
+
+// leftOut copies the names the reader's last read left out; nil when there are none.
+func leftOut(xr *xattrReader) []string {
+	if len(xr.leftOut) == 0 {
+		return nil
+	}
+	return slices.Clone(xr.leftOut)
 }
 
 // readlinkAt reads the target of the symlink name in dirfd; hint is its expected length.

@@ -435,3 +435,29 @@ func TestWalkNoXattrs(t *testing.T) {
 		}
 	}
 }
+
+// TestLeftOut checks that an entry names the attributes it does not carry.
+func TestLeftOut(t *testing.T) {
+	root := t.TempDir()
+	p := filepath.Join(root, "f")
+	must(t, os.WriteFile(p, nil, 0o644))
+	must(t, unix.Setxattr(p, "user.kept", []byte("1"), 0))
+	if err := unix.Setxattr(p, "security.ferrytest", []byte("label"), 0); err != nil {
+		t.Fatalf("this file system takes no security.* attributes: %v", err)
+	}
+	for _, c := range []struct {
+		opts Options
+		want []string
+	}{
+		{Options{}, []string{"security.ferrytest"}},
+		{Options{Security: true}, nil},
+	} {
+		e := byPath(collect(t, root, c.opts))["f"]
+		if !slices.Equal(e.LeftOut, c.want) {
+			t.Errorf("%+v: LeftOut %q, want %q", c.opts, e.LeftOut, c.want)
+		}
+		if e.LeftOut != nil && len(e.LeftOut) == 0 {
+			t.Errorf("%+v: LeftOut is empty but not nil", c.opts)
+		}
+	}
+}

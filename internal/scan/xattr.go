@@ -34,13 +34,16 @@ func keepXattr(name string, security bool) bool {
 // xattrReader reads extended attributes by path, reusing its buffers between calls.
 // It is not safe for concurrent use.
 type xattrReader struct {
-	list []byte
-	val  []byte
+	list    []byte
+	val     []byte
+	leftOut []string // names the last read left out
 }
 
 // read returns the attributes of obj that keepXattr accepts, sorted by name. A file system
-// without extended attributes yields none.
+// without extended attributes yields none. Names it leaves out are in x.leftOut until the
+// next call.
 func (x *xattrReader) read(obj xattrObj, security bool) ([]Xattr, error) {
+	x.leftOut = x.leftOut[:0]
 	names, err := x.names(obj)
 	if err != nil || len(names) == 0 {
 		return nil, err
@@ -48,6 +51,7 @@ func (x *xattrReader) read(obj xattrObj, security bool) ([]Xattr, error) {
 	var out []Xattr
 	for _, name := range names {
 		if !keepXattr(name, security) {
+			x.leftOut = append(x.leftOut, name)
 			continue
 		}
 		v, err := x.value(obj, name)

@@ -10,6 +10,7 @@ import (
 type frame struct {
 	t       wire.Type
 	payload []byte
+	data    carried // file data in it, for Progress once written
 }
 
 // outbox serialises frames from many goroutines onto one wire.Writer. Its queue has no
@@ -32,10 +33,18 @@ func newOutbox(w *wire.Writer) *outbox {
 }
 
 // send queues a frame; it never blocks. After a write error it drops frames.
-func (o *outbox) send(t wire.Type, payload []byte) {
+func (o *outbox) send(t wire.Type, payload []byte) { o.push(frame{t: t, payload: payload}) }
+
+// sendData queues a frame that carries file data; run's callback sees data once the frame
+// is written.
+func (o *outbox) sendData(t wire.Type, payload []byte, data carried) {
+	o.push(frame{t: t, payload: payload, data: data})
+}
+
+func (o *outbox) push(f frame) {
 	o.mu.Lock()
 	if !o.closed {
-		o.queue = append(o.queue, frame{t, payload})
+		o.queue = append(o.queue, f)
 		o.cond.Signal()
 	}
 	o.mu.Unlock()
@@ -49,8 +58,8 @@ func (o *outbox) close() {
 	o.mu.Unlock()
 }
 
-// run writes queued frames until close, flushing whenever the queue runs dry. It returns
-// the first write error.
+// run writes queued frames until close, flushing whenever the queue runs dry, and calls
+// written after each frame it wrote. It returns the first write error.
 func (o *outbox) run(written func(frame)) error {
 	var batch []frame
 	for {

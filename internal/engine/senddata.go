@@ -29,9 +29,10 @@ const (
 func (s *sender) dataWorker(ctx context.Context, out *outbox) {
 	var batch wire.Enc
 	var count uint64
+	var data carried // the file bytes in batch
 	flush := func() {
-		s.sendCounted(out, tData, nil, count, &batch)
-		count = 0
+		s.sendCounted(out, tData, nil, count, &batch, data)
+		count, data = 0, carried{}
 	}
 	for {
 		j := s.jobs.tryPop()
@@ -50,6 +51,8 @@ func (s *sender) dataWorker(ctx context.Context, out *outbox) {
 				continue
 			}
 			count++
+			data.sent += j.entry.Size
+			data.transferred += j.entry.Size
 			if len(batch.B) >= batchBytes {
 				flush()
 			}
@@ -62,8 +65,8 @@ func (s *sender) dataWorker(ctx context.Context, out *outbox) {
 }
 
 // sendCounted sends a frame of count items (body) after the header values, within the data
-// budget, and empties body. Nothing is sent for no items.
-func (s *sender) sendCounted(out *outbox, t wire.Type, header []uint64, count uint64, body *wire.Enc) {
+// budget, and empties body. Nothing is sent for no items. data is the file data in body.
+func (s *sender) sendCounted(out *outbox, t wire.Type, header []uint64, count uint64, body *wire.Enc, data carried) {
 	if count == 0 {
 		return
 	}
@@ -74,7 +77,7 @@ func (s *sender) sendCounted(out *outbox, t wire.Type, header []uint64, count ui
 	hdr.Uvarint(count)
 	payload := append(hdr.B, body.B...)
 	s.budget.take(len(payload))
-	out.send(t, payload)
+	out.sendData(t, payload, data)
 	body.B = nil
 }
 
@@ -127,7 +130,6 @@ func (s *sender) appendSmall(batch *wire.Enc, j *job) error {
 	sum := blake3.Sum256(batch.B[start:])
 	batch.Bool(true)
 	batch.Bytes(sum[:])
-	s.prog.bytesSent.Add(int64(size))
 	return nil
 }
 
@@ -199,6 +201,16 @@ type pieceWriter struct {
 	index uint64
 	h     hash.Hash
 	pos   int64
+	// counted is how much of the file the frames sent so far account for, for
+	// Progress: up to the end of the last piece, holes included.
+	counted int64
+}
+
+// upTo is what a frame reaching offset end of the file adds to the bytes transferred.
+func (w *pieceWriter) upTo(end int64) int64 {
+	n := max(end-w.counted, 0)
+	w.counted += n
+	return n
 }
 
 var zeros = make([]byte, 64<<10)
@@ -212,7 +224,9 @@ func (w *pieceWriter) hashZeros(n int64) {
 }
 
 // start sends an empty piece at offset off: the receiver keeps its first off bytes.
-func (w *pieceWriter) start(off int64) { w.send(off, nil, false, nil) }
+func (w *pieceWriter) start(off int64) {
+	w.send(off, nil, false, nil, carried{transferred: w.upTo(off)})
+}
 
 func (w *pieceWriter) copyRange(f *os.File, off, end int64) error {
 	w.hashZeros(off - w.pos)
@@ -231,8 +245,7 @@ func (w *pieceWriter) copyRange(f *os.File, off, end int64) error {
 		w.h.Write(e.B[start:])
 		e.Bool(false)
 		w.s.budget.take(len(e.B))
-		w.out.send(tData, e.B)
-		w.s.prog.bytesSent.Add(int64(n))
+		w.out.sendData(tData, e.B, carried{sent: int64(n), transferred: w.upTo(off + int64(n))})
 		off += int64(n)
 	}
 	w.pos = end
@@ -257,14 +270,14 @@ func putChunk(b []byte) {
 // finish sends the final piece with the digest of the whole content.
 func (w *pieceWriter) finish(size int64) {
 	w.hashZeros(size - w.pos)
-	w.send(size, nil, true, w.h.Sum(nil))
+	w.send(size, nil, true, w.h.Sum(nil), carried{transferred: w.upTo(size)})
 }
 
-func (w *pieceWriter) send(off int64, data []byte, final bool, digest []byte) {
+func (w *pieceWriter) send(off int64, data []byte, final bool, digest []byte, c carried) {
 	p := &piece{Index: w.index, Offset: off, Data: data, Final: final, Digest: digest}
 	payload := encode(func(e *wire.Enc) { e.Uvarint(1); encodePiece(e, p) })
 	w.s.budget.take(len(payload))
-	w.out.send(tData, payload)
+	w.out.sendData(tData, payload, c)
 }
 
 // sendDelta sends the file as operations against the receiver's copy, then a final piece.
@@ -275,13 +288,16 @@ func (s *sender) sendDelta(ctx context.Context, out *outbox, f *os.File, h *blak
 	}
 	var ops wire.Enc
 	var count uint64
+	w := &pieceWriter{s: s, out: out, index: j.need.Index, h: h, pos: j.entry.Size}
+	var data carried // what the ops in ops stand for
 	flush := func() {
-		s.sendCounted(out, tDelta, []uint64{j.need.Index}, count, &ops)
-		count = 0
+		s.sendCounted(out, tDelta, []uint64{j.need.Index}, count, &ops, data)
+		count, data = 0, carried{}
 	}
 	err := delta.Diff(ctx, &sig, io.TeeReader(f, h), func(op delta.Op) error {
 		encodeOp(&ops, op)
-		s.prog.bytesSent.Add(int64(len(op.Literal)))
+		data.sent += int64(len(op.Literal))
+		data.transferred += w.upTo(min(w.counted+opLen(&sig, op), j.entry.Size))
 		count++
 		if len(ops.B) >= chunkSize {
 			flush()
@@ -292,9 +308,19 @@ func (s *sender) sendDelta(ctx context.Context, out *outbox, f *os.File, h *blak
 		return fmt.Errorf("compute delta: %w", err)
 	}
 	flush()
-	w := &pieceWriter{s: s, out: out, index: j.need.Index, h: h, pos: j.entry.Size}
 	w.finish(j.entry.Size)
 	return nil
+}
+
+// opLen is the number of bytes of the new file an op produces: a copy's blocks of the old
+// file (its last block may be short), or a literal.
+func opLen(sig *delta.Signature, op delta.Op) int64 {
+	if op.Count == 0 {
+		return int64(len(op.Literal))
+	}
+	bs := int64(sig.BlockSize)
+	from := int64(op.Block) * bs
+	return max(min(from+int64(op.Count)*bs, sig.Size)-from, 0)
 }
 
 // encodeOp writes a delta op: a copy (count > 0) or a literal.

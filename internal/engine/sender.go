@@ -257,6 +257,7 @@ func (s *sender) run(ctx context.Context) (*Result, error) {
 	for _, st := range s.streams {
 		go func() {
 			err := st.out.run(func(f frame) {
+				s.prog.wrote(f) // file data counts once written, not when queued
 				if f.t == tData || f.t == tDelta {
 					s.budget.release(len(f.payload))
 				}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vbauerster/mpb/v8"
@@ -24,11 +25,17 @@ type migrateReporter struct {
 
 	mu       sync.Mutex
 	progress *mpb.Progress
-	bars     map[string]*mpb.Bar
+	bars     map[string]*volumeBar
+}
+
+// volumeBar is a volume's bar and the last progress it shows.
+type volumeBar struct {
+	bar  *mpb.Bar
+	last atomic.Pointer[v1alpha1.VolumeProgress]
 }
 
 func newMigrateReporter(json bool, g *GlobalOptions) *migrateReporter {
-	r := &migrateReporter{json: json, g: g, start: time.Now(), bars: map[string]*mpb.Bar{}}
+	r := &migrateReporter{json: json, g: g, start: time.Now(), bars: map[string]*volumeBar{}}
 	if !json && isTerminal(g.Stderr) {
 		r.progress = mpb.New(mpb.WithOutput(g.Stderr), mpb.WithRefreshRate(200*time.Millisecond), mpb.WithWidth(30))
 	}
@@ -52,13 +59,15 @@ func (r *migrateReporter) Progress(vols []v1alpha1.VolumeProgress) {
 		r.drawBars(vols)
 	case time.Since(r.last) >= 5*time.Second:
 		r.last = time.Now()
+		var done int64
 		for _, v := range vols {
+			done += volumeBytesDone(v)
 			r.g.Logger().Info("progress", "volume", v.PVCRef.Namespace+"/"+v.PVCRef.Name, "phase", v.Phase,
-				"files", fmt.Sprintf("%d/%d", v.Files, v.TotalFiles), "bytes", humanBytes(v.Bytes)+"/"+humanBytes(v.TotalBytes),
-				"rate", humanBytes(v.RateBytesPerSecond)+"/s", "eta", eta(v.ETASeconds), "retries", v.Retries)
+				"files", fmt.Sprintf("%d/%d", v.Files, v.TotalFiles), "bytes", humanBytes(volumeBytesDone(v))+"/"+humanBytes(v.TotalBytes),
+				"verified", humanBytes(v.Bytes), "sent", humanBytes(v.SentBytes), "rate", humanBytes(v.RateBytesPerSecond)+"/s", "eta", volumeETA(v), "retries", v.Retries)
 		}
 		r.g.Logger().Info("progress", "volume", "total", "files", fmt.Sprintf("%d/%d", total.Files, total.TotalFiles),
-			"bytes", humanBytes(total.Bytes)+"/"+humanBytes(total.TotalBytes), "rate", humanBytes(total.RateBytesPerSecond)+"/s")
+			"bytes", humanBytes(done)+"/"+humanBytes(total.TotalBytes), "rate", humanBytes(total.RateBytesPerSecond)+"/s")
 	}
 }
 
@@ -77,30 +86,47 @@ func totals(vols []v1alpha1.VolumeProgress) v1alpha1.VolumeProgress {
 	return t
 }
 
-// drawBars keeps one bytes bar per volume.
+// drawBars keeps one bytes bar per volume, with the rate and ETA its sender reported.
 func (r *migrateReporter) drawBars(vols []v1alpha1.VolumeProgress) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, v := range vols {
 		key := v.PVCRef.Namespace + "/" + v.PVCRef.Name
-		bar, ok := r.bars[key]
+		vb, ok := r.bars[key]
 		if !ok {
-			bar = r.progress.AddBar(0,
+			vb = &volumeBar{}
+			vb.last.Store(&v1alpha1.VolumeProgress{})
+			vb.bar = r.progress.AddBar(0,
 				mpb.PrependDecorators(decor.Name(key, decor.WCSyncSpaceR), decor.Counters(decor.SizeB1024(0), "% .1f / % .1f")),
-				mpb.AppendDecorators(decor.AverageSpeed(decor.SizeB1024(0), "% .1f"), decor.Name(" "), decor.Percentage()))
-			r.bars[key] = bar
+				mpb.AppendDecorators(decor.Any(func(decor.Statistics) string {
+					v := vb.last.Load()
+					return humanBytes(v.RateBytesPerSecond) + "/s ETA " + volumeETA(*v) + " "
+				}), decor.Percentage()))
+			r.bars[key] = vb
 		}
+		vb.last.Store(&v)
 		final := v.Phase == v1alpha1.PhaseSucceeded || v.Phase == v1alpha1.PhaseFailed
-		bar.SetTotal(max(v.TotalBytes, v.Bytes), final)
-		bar.SetCurrent(v.Bytes)
+		done := volumeBytesDone(v)
+		vb.bar.SetTotal(max(v.TotalBytes, done), final)
+		vb.bar.SetCurrent(done)
 	}
 }
 
-func eta(s int64) string {
-	if s < 0 {
-		return "unknown"
+// volumeBytesDone is how far a volume's bar goes: the bytes verified, or the data sent when
+// that is more (a large file is verified only once all of it arrived, while its data
+// moves all along). Both are at most what the sender has transferred.
+func volumeBytesDone(v v1alpha1.VolumeProgress) int64 { return max(v.Bytes, v.SentBytes) }
+
+// volumeETA is the time left its sender reported: -1 while it cannot tell, and 0 with no
+// bytes to copy is a volume not reported on yet.
+func volumeETA(v v1alpha1.VolumeProgress) string {
+	switch {
+	case v.Phase == v1alpha1.PhaseSucceeded:
+		return etaText(0)
+	case v.ETASeconds < 0, v.ETASeconds == 0 && v.TotalBytes == 0:
+		return etaText(-1)
 	}
-	return (time.Duration(s) * time.Second).String()
+	return etaText(time.Duration(v.ETASeconds) * time.Second)
 }
 
 // finish prints the summary: every volume's outcome, and the plan of a dry run.
@@ -108,7 +134,7 @@ func (r *migrateReporter) finish(res *kube.Result, err error) {
 	if r.progress != nil {
 		r.mu.Lock()
 		for _, b := range r.bars {
-			b.Abort(false)
+			b.bar.Abort(false)
 		}
 		r.mu.Unlock()
 		r.progress.Wait()

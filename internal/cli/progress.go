@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -16,7 +17,9 @@ import (
 )
 
 // reporter shows the progress of a send: bars on a terminal, a log line every few seconds
-// otherwise, JSON lines with --json.
+// otherwise, JSON lines with --json. One goroutine samples the engine's counters and turns
+// each sample into a progressView (the rate over the last rateWindow, the ETA); every
+// display, and the reports for ferry migrate, show that view.
 type reporter struct {
 	mode string
 	g    *GlobalOptions
@@ -26,8 +29,16 @@ type reporter struct {
 	reconnects atomic.Int64
 	quit       chan struct{}
 	done       sync.WaitGroup
-	start      time.Time
+	latest     atomic.Pointer[progressView]
 }
+
+// How often the reporter samples and shows progress.
+const (
+	sampleEvery = 500 * time.Millisecond
+	barsEvery   = 200 * time.Millisecond
+	logEvery    = 5 * time.Second
+	jsonEvery   = time.Second
+)
 
 func newReporter(o *SendOptions, g *GlobalOptions) *reporter {
 	mode := o.Progress
@@ -39,7 +50,8 @@ func newReporter(o *SendOptions, g *GlobalOptions) *reporter {
 	case mode == "auto":
 		mode = "log"
 	}
-	r := &reporter{mode: mode, g: g, out: g.Stdout, quit: make(chan struct{}), start: time.Now()}
+	r := &reporter{mode: mode, g: g, out: g.Stdout, quit: make(chan struct{})}
+	r.latest.Store(&progressView{ETA: -1})
 	r.done.Add(1)
 	go r.loop()
 	return r
@@ -69,17 +81,61 @@ func (r *reporter) snapshot() engine.Snapshot {
 	return engine.Snapshot{}
 }
 
+// loop samples the counters, in every mode (the ConfigMap reports of --report-configmap
+// read the rate too), and shows them as the mode says.
 func (r *reporter) loop() {
 	defer r.done.Done()
+	var (
+		interval = sampleEvery
+		show     func(progressView)
+		every    time.Duration
+		bars     *progressBars
+	)
 	switch r.mode {
 	case "bars":
-		r.bars()
+		bars = newProgressBars(r.g.Stderr)
+		interval = barsEvery
+		show, every = bars.update, barsEvery
 	case "log":
-		r.every(5*time.Second, r.logLine)
+		show, every = r.logLine, logEvery
 	case "json":
-		r.every(time.Second, r.jsonLine)
-	default:
-		<-r.quit
+		show, every = r.jsonLine, jsonEvery
+	}
+	var meter rateMeter
+	var watched *engine.Progress
+	prev := time.Now()
+	sample := func(now time.Time) progressView {
+		p := r.cur.Load()
+		if p != watched {
+			// A new attempt, whose counters start from 0: they were still 0 at the
+			// previous sample, when this attempt had not begun.
+			watched, meter = p, rateMeter{}
+			meter.observe(prev, 0)
+		}
+		prev = now
+		s := r.snapshot()
+		rate, known := meter.observe(now, s.BytesTransferred)
+		v := newProgressView(s, rate, known)
+		r.latest.Store(&v)
+		return v
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	last := time.Now()
+	for {
+		select {
+		case now := <-t.C:
+			v := sample(now)
+			if show != nil && now.Sub(last) >= every-interval/2 {
+				show(v)
+				last = now
+			}
+		case <-r.quit:
+			if bars != nil {
+				bars.finish(sample(time.Now()))
+			}
+			return
+		}
 	}
 }
 
@@ -96,73 +152,186 @@ func (r *reporter) every(d time.Duration, fn func(engine.Snapshot)) {
 	}
 }
 
-// eta estimates the seconds left from the bytes done so far; -1 when unknown.
+// eta is the rate of the last sample and the seconds left for s at that rate, -1 when
+// unknown (for the ConfigMap reports).
 func (r *reporter) eta(s engine.Snapshot) (rate float64, eta float64) {
-	el := time.Since(r.start).Seconds()
-	if el <= 0 {
-		return 0, -1
+	last := r.latest.Load()
+	v := newProgressView(s, last.Rate, last.RateKnown)
+	if v.ETA < 0 {
+		return v.Rate, -1
 	}
-	rate = float64(s.BytesDone) / el
-	if !s.WalkDone || rate <= 0 {
-		return rate, -1
-	}
-	return rate, float64(s.BytesNeeded-s.BytesDone) / rate
+	return v.Rate, v.ETA.Seconds()
 }
 
-func (r *reporter) logLine(s engine.Snapshot) {
-	rate, eta := r.eta(s)
-	attrs := []any{"files_done", s.FilesDone, "files_needed", s.FilesNeeded, "files_seen", s.FilesSeen,
-		"bytes_done", s.BytesDone, "bytes_needed", s.BytesNeeded, "rate", humanBytes(int64(rate)) + "/s", "walk_done", s.WalkDone}
-	if eta >= 0 {
-		attrs = append(attrs, "eta", (time.Duration(eta) * time.Second).String())
-	}
-	r.g.Logger().Info("progress", attrs...)
+// rateWindow is how far back the rate looks: long enough to smooth the steps of 1 MiB
+// pieces on a slow link, short enough to follow a change of speed. The rate is unknown
+// until the samples since data started to flow span rateMinSpan.
+const (
+	rateWindow  = 10 * time.Second
+	rateMinSpan = time.Second
+)
+
+// rateMeter turns samples of the bytes transferred into a rate.
+type rateMeter struct {
+	samples []rateSample // oldest first: one at or before the window's start, then those in it
 }
 
-func (r *reporter) jsonLine(s engine.Snapshot) {
-	rate, eta := r.eta(s)
-	writeJSON(r.out, map[string]any{
-		"event": "progress", "files_done": s.FilesDone, "files_needed": s.FilesNeeded, "files_seen": s.FilesSeen,
-		"bytes_done": s.BytesDone, "bytes_needed": s.BytesNeeded, "bytes_sent": s.BytesSent,
-		"walk_done": s.WalkDone, "rate_bytes_per_second": int64(rate), "eta_seconds": int64(eta),
-	})
+type rateSample struct {
+	at    time.Time
+	bytes int64
 }
+
+// observe adds a sample and returns the rate over the window, with known false until the
+// window is long enough. Samples while nothing was transferred yet keep only the last: the
+// rate counts from when data started to flow, not from the start of the run.
+func (m *rateMeter) observe(at time.Time, bytes int64) (rate float64, known bool) {
+	if n := len(m.samples); bytes == 0 || n > 0 && bytes < m.samples[n-1].bytes {
+		m.samples = m.samples[:0]
+	}
+	m.samples = append(m.samples, rateSample{at, bytes})
+	i := 0
+	for i+1 < len(m.samples) && !m.samples[i+1].at.After(at.Add(-rateWindow)) {
+		i++
+	}
+	m.samples = append(m.samples[:0], m.samples[i:]...)
+	first := m.samples[0]
+	span := at.Sub(first.at)
+	if span < rateMinSpan {
+		return 0, false
+	}
+	return float64(bytes-first.bytes) / span.Seconds(), true
+}
+
+// progressView is one reading of a run's progress: what the bars, the log lines and the
+// JSON events show.
+type progressView struct {
+	engine.Snapshot
+	Rate      float64       // bytes transferred per second over the last rateWindow
+	RateKnown bool          // false until data has flowed for rateMinSpan
+	ETA       time.Duration // time left at Rate; -1 while unknown
+}
+
+// newProgressView adds the ETA to a snapshot and a rate. The ETA is unknown while the
+// walk runs (the total still grows) and while the rate is unknown or 0; it is rounded to
+// the second, and at least one while bytes are left.
+func newProgressView(s engine.Snapshot, rate float64, known bool) progressView {
+	v := progressView{Snapshot: s, Rate: rate, RateKnown: known, ETA: -1}
+	if !known {
+		v.Rate = 0
+	}
+	left := s.BytesNeeded - s.BytesTransferred
+	switch {
+	case !s.WalkDone || !known:
+	case left <= 0:
+		v.ETA = 0
+	case rate > 0:
+		v.ETA = time.Duration(max(math.Round(float64(left)/rate), 1)) * time.Second
+	}
+	return v
+}
+
+// totalBytes is the size of the bytes bar: what the receiver asked for so far.
+func (v progressView) totalBytes() int64 { return max(v.BytesNeeded, v.BytesTransferred) }
+
+func (v progressView) rateText() string {
+	if !v.RateKnown {
+		return "unknown"
+	}
+	return humanBytes(int64(v.Rate)) + "/s"
+}
+
+func (v progressView) etaText() string { return etaText(v.ETA) }
+
+// etaText shows a time left, "unknown" when negative.
+func etaText(d time.Duration) string {
+	if d < 0 {
+		return "unknown"
+	}
+	return d.Round(time.Second).String()
+}
+
+// logLine is the progress as a log line: files and bytes done of those needed, the bytes
+// verified and sent (less than done when the receiver reused blocks of its copy), rate and
+// ETA.
+func (r *reporter) logLine(v progressView) {
+	r.g.Logger().Info("progress",
+		"files", fmt.Sprintf("%d/%d", v.FilesDone, v.FilesNeeded),
+		"bytes", humanBytes(v.BytesTransferred)+"/"+humanBytes(v.totalBytes()),
+		"verified", humanBytes(v.BytesDone), "sent", humanBytes(v.BytesSent),
+		"rate", v.rateText(), "eta", v.etaText(),
+		"files_seen", v.FilesSeen, "walk_done", v.WalkDone)
+}
+
+// jsonEvent is the progress event of --json. bytes_transferred of bytes_needed is the
+// progress of the data; bytes_done and files_done count what the receiver verified;
+// bytes_sent is the data that travelled. rate_bytes_per_second is 0 and eta_seconds -1
+// while unknown.
+func jsonEvent(v progressView) map[string]any {
+	eta := int64(-1)
+	if v.ETA >= 0 {
+		eta = int64(v.ETA / time.Second)
+	}
+	return map[string]any{
+		"event": "progress", "files_done": v.FilesDone, "files_needed": v.FilesNeeded, "files_seen": v.FilesSeen,
+		"bytes_done": v.BytesDone, "bytes_needed": v.BytesNeeded, "bytes_sent": v.BytesSent,
+		"bytes_transferred": v.BytesTransferred, "walk_done": v.WalkDone,
+		"rate_bytes_per_second": int64(v.Rate), "eta_seconds": eta,
+	}
+}
+
+func (r *reporter) jsonLine(v progressView) { writeJSON(r.out, jsonEvent(v)) }
 
 func writeJSON(w io.Writer, v any) {
 	b, _ := json.Marshal(v)
 	fmt.Fprintf(w, "%s\n", b)
 }
 
-// bars draws a bytes bar and a files bar whose totals grow while the walk runs.
-func (r *reporter) bars() {
-	p := mpb.New(mpb.WithOutput(r.g.Stderr), mpb.WithRefreshRate(200*time.Millisecond), mpb.WithWidth(40))
-	bytesBar := p.AddBar(0,
+// progressBars draws a bytes bar (transferred, with rate and ETA) and a files bar
+// (verified) whose totals grow while the walk runs.
+type progressBars struct {
+	p            *mpb.Progress
+	bytes, files *mpb.Bar
+	view         atomic.Pointer[progressView] // what the rate and ETA decorators show
+}
+
+func newProgressBars(w io.Writer) *progressBars {
+	b := &progressBars{p: mpb.New(mpb.WithOutput(w), mpb.WithRefreshRate(barsEvery), mpb.WithWidth(40))}
+	b.view.Store(&progressView{ETA: -1})
+	b.bytes = b.p.AddBar(0,
 		mpb.PrependDecorators(decor.Name("bytes ", decor.WCSyncSpaceR), decor.Counters(decor.SizeB1024(0), "% .1f / % .1f")),
-		mpb.AppendDecorators(decor.AverageSpeed(decor.SizeB1024(0), "% .1f"), decor.Name(" ETA "), decor.AverageETA(decor.ET_STYLE_GO)))
-	filesBar := p.AddBar(0,
+		mpb.AppendDecorators(decor.Any(func(decor.Statistics) string { return barRate(*b.view.Load()) })))
+	b.files = b.p.AddBar(0,
 		mpb.PrependDecorators(decor.Name("files ", decor.WCSyncSpaceR), decor.CountersNoUnit("%d / %d")),
-		mpb.AppendDecorators(decor.Percentage()))
-	update := func(final bool) {
-		s := r.snapshot()
-		bytesBar.SetTotal(max(s.BytesNeeded, s.BytesDone), final)
-		bytesBar.SetCurrent(s.BytesDone)
-		filesBar.SetTotal(max(s.FilesNeeded, s.FilesDone), final)
-		filesBar.SetCurrent(s.FilesDone)
+		mpb.AppendDecorators(decor.Percentage(), decor.Any(func(decor.Statistics) string {
+			return " verified " + humanBytes(b.view.Load().BytesDone)
+		})))
+	return b
+}
+
+// barRate is what follows the bytes bar.
+func barRate(v progressView) string {
+	rate := v.rateText()
+	if !v.RateKnown {
+		rate = "rate unknown"
 	}
-	t := time.NewTicker(200 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-t.C:
-			update(false)
-		case <-r.quit:
-			update(true)
-			bytesBar.Abort(false)
-			filesBar.Abort(false)
-			p.Wait()
-			return
-		}
-	}
+	return rate + ", ETA " + v.etaText()
+}
+
+func (b *progressBars) update(v progressView) { b.set(v, false) }
+
+func (b *progressBars) set(v progressView, final bool) {
+	b.view.Store(&v)
+	b.bytes.SetTotal(v.totalBytes(), final)
+	b.bytes.SetCurrent(v.BytesTransferred)
+	b.files.SetTotal(max(v.FilesNeeded, v.FilesDone), final)
+	b.files.SetCurrent(v.FilesDone)
+}
+
+func (b *progressBars) finish(v progressView) {
+	b.set(v, true)
+	b.bytes.Abort(false)
+	b.files.Abort(false)
+	b.p.Wait()
 }
 
 func humanBytes(n int64) string {

@@ -229,7 +229,11 @@ func (s *session) complete(c completion) {
 	if _, ok := s.leaders[t.x.Path]; ok {
 		delete(s.leaders, t.x.Path)
 		for _, req := range s.waiting[t.x.Path] {
-			if err := s.link(req); err != nil {
+			err := fmt.Errorf("not linked: its first path %s failed", quote(t.x.Path))
+			if c.err == nil || c.same {
+				err = s.link(req)
+			}
+			if err != nil {
 				s.fileFailed(0, req.x.Path, err)
 			}
 			req.dir.pending--

@@ -260,3 +260,29 @@ func TestOpenRefusesSymlinksAndEscapes(t *testing.T) {
 		}
 	}
 }
+
+// A hard link whose first path fails is not made: linking it would tie it to whatever the
+// target had at that path before (here an old copy), which the sender never vouched for.
+func TestHardLinkToAFailedFile(t *testing.T) {
+	dst := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dst, "a"), []byte("old!!"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := newHostilePeer(t, dst, Options{})
+	a, b := fileEntry("a"), fileEntry("b")
+	a.Size, a.Mtime, a.Nlink = 5, 1e18, 2
+	b.Size, b.Mtime, b.Nlink, b.HardLink = 5, 1e18, 2, "a"
+	p.entries(0, dirEntry(""), a, b)
+	n := p.awaitNeed(1)
+	p.data(piece{Index: n.Index, Data: []byte("hello"), Final: true, Digest: digestOf("hellp")})
+	err, errs, _ := p.end(3)
+	if err != nil {
+		t.Fatalf("the run ended: %v", err)
+	}
+	if len(errs) != 2 || !strings.Contains(errs[1].Message, `first path "a" failed`) {
+		t.Errorf("per-file errors %+v, want a's and then b's naming a", errs)
+	}
+	if _, err := os.Lstat(filepath.Join(dst, "b")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("b was linked to the old copy of a: %v", err)
+	}
+}

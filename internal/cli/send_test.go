@@ -1,11 +1,14 @@
 package cli
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -34,15 +37,20 @@ func newSendLab(t *testing.T) *sendLab {
 	if _, errs, code := run("certs", "generate", "--out", certs); code != 0 {
 		t.Fatalf("certs generate: %s", errs)
 	}
-	src, dst := t.TempDir(), t.TempDir()
+	src := t.TempDir()
 	if err := os.WriteFile(filepath.Join(src, "f"), []byte("data"), 0o640); err != nil {
 		t.Fatal(err)
 	}
+	return &sendLab{certs: certs, src: src, addr: serveVolume(t, certs, t.TempDir())}
+}
+
+// serveVolume runs `ferry serve` with dst as volume "v" and returns its address.
+func serveVolume(t *testing.T, certs, dst string) string {
+	t.Helper()
 	gs, _, _ := globals()
-	addr := background(t, func(ctx context.Context, ready chan<- string) error {
+	return background(t, func(ctx context.Context, ready chan<- string) error {
 		return runServe(ctx, &ServeOptions{Listen: "127.0.0.1:0", Certs: certs, Volumes: []string{"v=" + dst}, Grace: time.Second, Ready: ready}, gs)
 	})
-	return &sendLab{certs: certs, src: src, addr: addr}
 }
 
 // send runs `ferry send` in-process and returns its error and its log.
@@ -302,4 +310,108 @@ func TestSendRetriesCountedAlike(t *testing.T) {
 	mustSay(t, "the error", err.Error(), "cannot connect to "+addr+" (3 attempts): proxy-tcp:")
 	mustSay(t, "the log", logs, `msg="connection lost, resuming" retry=1/3`, `msg="cannot connect" retry=2/3`, `msg="cannot connect" retry=3/3`)
 	mustNotSay(t, "the log", logs, "attempt=", " of=")
+}
+
+// A file that fails on the receiver while its data is still on its way (the volume is
+// full) ends the run as incomplete, with the receiver's reason: never as a lost
+// connection, and never retried. Between the two a relay behaves as proxies do: it passes
+// the receiver's answers late (a slow path back), and when its connection to the receiver
+// fails it resets the sender's side, dropping what it had not passed yet. A receiver that
+// closed at once after its summary, while the sender was still sending, would lose it
+// there.
+func TestSendFullVolumeIsNoLostConnection(t *testing.T) {
+	testenv.Root(t) // to mount a small tmpfs
+	certs := filepath.Join(t.TempDir(), "certs")
+	if _, errs, code := run("certs", "generate", "--out", certs); code != 0 {
+		t.Fatalf("certs generate: %s", errs)
+	}
+	dst := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", dst).CombinedOutput(); err != nil {
+		t.Fatalf("mount tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", dst).Run() }) // after the receiver stopped
+	relay := &lateRelay{up: serveVolume(t, certs, dst)}
+	l := &sendLab{certs: certs, src: t.TempDir(), addr: testenv.Serve(t, relay.handle)}
+	if err := os.WriteFile(filepath.Join(l.src, "big"), bytes.Repeat([]byte("x"), 3<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		err, logs := l.send(t, l.addr, 3, 10*time.Millisecond)
+		if !errors.Is(err, engine.ErrIncomplete) {
+			t.Fatalf("send to a full volume: %v; want an incomplete copy\n%s", err, logs)
+		}
+		mustSay(t, "the error", err.Error(), "volume is full")
+		mustNotSay(t, "the log", logs, "connection lost", "resuming", "retry=")
+	}
+}
+
+// lateRelay passes a connection to the receiver at up: the sender's data at most 64 KiB
+// every 5 ms, the receiver's 100 ms late. When writing to the receiver fails, or reading from
+// it does but for its orderly end, it resets the sender's side at once.
+type lateRelay struct{ up string }
+
+func (r *lateRelay) handle(c net.Conn) {
+	up, err := net.Dial("tcp", r.up)
+	if err != nil {
+		return
+	}
+	defer up.Close()
+	var abortOnce sync.Once
+	aborted := make(chan struct{})
+	abort := func() {
+		abortOnce.Do(func() {
+			close(aborted)
+			c.(*net.TCPConn).SetLinger(0)
+			c.Close()
+		})
+	}
+	type chunk struct {
+		at time.Time
+		b  []byte
+	}
+	late := make(chan chunk, 4096)
+	go func() { // from the receiver, into the delay line
+		defer close(late)
+		for {
+			b := make([]byte, 16<<10)
+			n, err := up.Read(b)
+			if n > 0 {
+				late <- chunk{time.Now(), b[:n]}
+			}
+			if errors.Is(err, io.EOF) {
+				return
+			}
+			if err != nil {
+				abort()
+				return
+			}
+		}
+	}()
+	go func() { // out of the delay line, to the sender
+		for ch := range late {
+			select {
+			case <-time.After(time.Until(ch.at.Add(100 * time.Millisecond))):
+			case <-aborted:
+				return
+			}
+			if _, err := c.Write(ch.b); err != nil {
+				return
+			}
+		}
+		c.(*net.TCPConn).CloseWrite()
+	}()
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := c.Read(buf)
+		if n > 0 {
+			if _, werr := up.Write(buf[:n]); werr != nil {
+				abort()
+				return
+			}
+		}
+		if err != nil {
+			return // the sender is done: closing up ends the receiver's side
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

@@ -83,7 +83,7 @@ func (rc *Receiver) Handle(ctx context.Context, conn io.ReadWriteCloser) error {
 		return err
 	}
 	if h.Role == roleData {
-		return rc.join(ctx, h, r, w)
+		return rc.join(ctx, h, conn, r, w)
 	}
 	defer unix.Close(rootfd)
 	ctx, release := rc.claim(ctx, h.Volume)
@@ -98,7 +98,49 @@ func (rc *Receiver) Handle(ctx context.Context, conn io.ReadWriteCloser) error {
 	s := newSession(rc, h, rootfd, r, w)
 	rc.register(string(h.Session), s)
 	defer rc.unregister(string(h.Session), s)
-	return s.run(ctx)
+	err = s.run(ctx)
+	hangUp(ctx, conn, s.readDone)
+	conn.Close() // readLoop stops before the decompressor it may read from is closed
+	<-s.readDone
+	return err
+}
+
+// lingerTime bounds how long hangUp keeps a connection open for the sender to close it.
+// A sender closes as soon as it has read the summary: one trip across the path. (A
+// variable for tests.)
+var lingerTime = 5 * time.Second
+
+// hangUp ends a connection of a session that is over, so that the last frames we sent
+// (the summary, or the error that ended the session) reach the sender.
+//
+// Closing a socket while data the peer sent is still unread makes the kernel answer with a
+// reset instead of an orderly close, and drop what it had not sent yet; a proxy relaying
+// the connection may drop what it holds too. That is the normal case at the end of a
+// session: when a file fails (a full volume), the session can end while the sender is
+// still streaming that file's data, and it would see a lost connection (and resume, in
+// vain) instead of the summary that says what failed. So we half-close (CloseWrite: a FIN,
+// or TLS's close_notify), and readLoop goes on reading and dropping whatever the sender
+// still sends, until the sender closes its end (readerDone), which it does once it has read
+// our last frame. lingerTime bounds the wait for a sender that does not; a cancelled
+// session (a newer session took the volume over, the receiver is stopping) does not wait.
+//
+// Connections that cannot be half-closed are not sockets (net.Pipe and the like): a write
+// there returns only once the peer has read it, so closing at once loses nothing.
+func hangUp(ctx context.Context, conn io.ReadWriteCloser, readerDone <-chan struct{}) {
+	cw, ok := conn.(interface{ CloseWrite() error })
+	if !ok || ctx.Err() != nil {
+		return
+	}
+	if err := cw.CloseWrite(); err != nil {
+		return // the connection is already gone
+	}
+	linger := time.NewTimer(lingerTime)
+	defer linger.Stop()
+	select {
+	case <-readerDone:
+	case <-linger.C:
+	case <-ctx.Done():
+	}
 }
 
 // frameReader switches the rest of a connection to decompression when the sender asked for it.
@@ -136,7 +178,7 @@ func (rc *Receiver) unregister(id string, s *session) {
 
 // join attaches a data connection to its session, which may still be starting (waiting
 // for the volume); it refuses after a while.
-func (rc *Receiver) join(ctx context.Context, h *hello, r *wire.Reader, w *wire.Writer) error {
+func (rc *Receiver) join(ctx context.Context, h *hello, conn io.ReadWriteCloser, r *wire.Reader, w *wire.Writer) error {
 	id := string(h.Session)
 	deadline := time.Now().Add(30 * time.Second)
 	rc.mu.Lock()
@@ -168,7 +210,7 @@ func (rc *Receiver) join(ctx context.Context, h *hello, r *wire.Reader, w *wire.
 		return err
 	}
 	defer closeZ()
-	s.attach(r)
+	s.attach(ctx, conn, r)
 	return nil
 }
 
@@ -282,7 +324,8 @@ type deltaOp struct {
 }
 
 // readLoop decodes the sender's frames into messages until the session ends (done). Data
-// is copied out of the frame. A data connection may carry only file data.
+// is copied out of the frame. A data connection may carry only file data. Once the session
+// is over it reads on and drops what still arrives, until the connection ends (see hangUp).
 func readLoop(r *wire.Reader, out chan<- any, done <-chan struct{}, dataOnly bool) {
 	r.Own = ownFrame
 	send := func(m any) bool {
@@ -302,16 +345,26 @@ func readLoop(r *wire.Reader, out chan<- any, done <-chan struct{}, dataOnly boo
 			send(peerErr{err})
 			return
 		}
+		var m any
 		if dataOnly && t != tData && t != tDelta && t != tFileError {
-			send(peerErr{fmt.Errorf("message %d on a data connection", t)})
+			m = peerErr{fmt.Errorf("message %d on a data connection", t)}
+		} else if m, err = decodeFromSender(t, p); err != nil {
+			m = peerErr{err}
+		}
+		_, failed := m.(peerErr)
+		if !send(m) || failed {
+			<-done // a failure ends the session
+			discard(r)
 			return
 		}
-		m, err := decodeFromSender(t, p)
-		if err != nil {
-			send(peerErr{err})
-			return
-		}
-		if !send(m) {
+	}
+}
+
+// discard reads and drops frames until the connection ends.
+func discard(r *wire.Reader) {
+	r.Own = nil
+	for {
+		if _, _, err := r.ReadFrame(); err != nil {
 			return
 		}
 	}

@@ -252,8 +252,18 @@ func (e *RefusedError) Error() string { return "receiver refused: " + e.Reason }
 
 func (e *RefusedError) Unwrap() error { return e.Err }
 
+// writeFailGrace is how long the reader may go on after a write failed, for the
+// receiver's last frame (see run).
+const writeFailGrace = 5 * time.Second
+
 func (s *sender) run(ctx context.Context) (*Result, error) {
 	writeErr := make(chan error, len(s.streams))
+	readerDone := make(chan struct{})
+	var (
+		failed     sync.Once
+		firstWrite error // the first write error
+		gaveUp     atomic.Bool
+	)
 	for _, st := range s.streams {
 		go func() {
 			err := st.out.run(func(f frame) {
@@ -266,8 +276,20 @@ func (s *sender) run(ctx context.Context) (*Result, error) {
 				}
 			})
 			if err != nil {
-				s.closeConns() // the reader stops too
+				failed.Do(func() { firstWrite = err })
 				s.budget.close()
+				// A failed write does not end the session by itself: the receiver may
+				// have ended it first and said why (its summary, after a file failed
+				// while we were still sending it; an error), and the reader is to get
+				// that rather than take the failure for a lost connection. The reader
+				// ends on that frame or on the connection's end; only if neither comes
+				// within writeFailGrace are the connections closed, to stop it.
+				select {
+				case <-readerDone:
+				case <-time.After(writeFailGrace):
+					gaveUp.Store(true)
+					s.closeConns()
+				}
 			}
 			writeErr <- err
 		}()
@@ -298,6 +320,12 @@ func (s *sender) run(ctx context.Context) (*Result, error) {
 		}()
 	}
 	res, err := s.readLoop()
+	close(readerDone)
+	// The receiver has said its last word, or the connection failed: what is still queued
+	// is not needed. Closing now, rather than after the queue was written, also ends the
+	// receiver's wait for us to close (it reads until we do, so that its last frames
+	// arrive; see Receiver's hangUp).
+	s.closeConns()
 	s.jobs.close()
 	if err != nil {
 		s.budget.close()
@@ -309,10 +337,10 @@ func (s *sender) run(ctx context.Context) (*Result, error) {
 		st.out.close()
 	}
 	for range s.streams {
-		// Once the receiver has sent its summary, everything it needed has arrived.
-		if werr := <-writeErr; err == nil && res == nil && werr != nil {
-			err = fmt.Errorf("write to receiver: %w", werr)
-		}
+		<-writeErr // once the receiver has sent its summary, everything it needed has arrived
+	}
+	if err != nil && gaveUp.Load() { // the reader failed because we closed the connections
+		err = fmt.Errorf("write to receiver: %w (and no answer from the receiver within %v)", firstWrite, writeFailGrace)
 	}
 	if cause := context.Cause(ctx); err != nil && cause != nil && cause != errDone && !errors.Is(cause, context.Canceled) {
 		err = cause // the walk failed first and closed the connection

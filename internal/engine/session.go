@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 
@@ -38,11 +39,12 @@ type session struct {
 	ended     bool
 	finished  bool
 
-	workers []chan workItem
-	done    chan completion
-	msgs    chan any      // from every connection of the session
-	over    chan struct{} // closed when run returns
-	wg      sync.WaitGroup
+	workers  []chan workItem
+	done     chan completion
+	msgs     chan any      // from every connection of the session
+	over     chan struct{} // closed when run returns
+	readDone chan struct{} // closed when the control connection's readLoop returns
+	wg       sync.WaitGroup
 
 	needs  wire.Enc
 	nNeeds uint64
@@ -79,7 +81,7 @@ func newSession(rc *Receiver, h *hello, rootfd int, r *wire.Reader, w *wire.Writ
 		tasks: make(map[uint64]*fileTask), leaders: make(map[string]*fileTask),
 		waiting: make(map[string][]linkReq), preparing: make(map[uint64]bool), dropped: make(map[uint64]bool),
 		acked: -1, done: make(chan completion, 64),
-		msgs: make(chan any, 16), over: make(chan struct{}),
+		msgs: make(chan any, 16), over: make(chan struct{}), readDone: make(chan struct{}),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -92,7 +94,10 @@ func (s *session) run(ctx context.Context) error {
 	go func() { writeErr <- s.out.run(nil) }()
 	msgs := s.msgs
 	defer close(s.over)
-	go readLoop(s.r, msgs, s.over, false)
+	go func() {
+		defer close(s.readDone)
+		readLoop(s.r, msgs, s.over, false)
+	}()
 	wctx, stopWorkers := context.WithCancel(ctx)
 	s.startWorkers(wctx)
 	defer func() {
@@ -131,10 +136,22 @@ func (s *session) run(ctx context.Context) error {
 	return <-writeErr
 }
 
-// attach adds a data connection's frames to the session until it ends.
-func (s *session) attach(r *wire.Reader) {
-	readLoop(r, s.msgs, s.over, true)
-	<-s.over
+// attach adds a data connection's frames to the session until it ends, then hangs the
+// connection up as the control connection is (see hangUp): the sender may still be
+// writing file data on it.
+func (s *session) attach(ctx context.Context, conn io.ReadWriteCloser, r *wire.Reader) {
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		readLoop(r, s.msgs, s.over, true)
+	}()
+	select {
+	case <-s.over:
+		hangUp(ctx, conn, readDone)
+	case <-ctx.Done():
+	}
+	conn.Close() // readLoop stops before the decompressor it may read from is closed
+	<-readDone
 }
 
 func (s *session) startWorkers(ctx context.Context) {

@@ -42,6 +42,16 @@ func startPusher(ctx context.Context, name string, rep *reporter, g *GlobalOptio
 	return p, nil
 }
 
+// runTotals makes the final report's counts those of the whole run (res, every attempt
+// added up) rather than of its last attempt alone: the files an earlier attempt verified
+// were not asked for again, and are done and needed all the same.
+func runTotals(r *kube.Report, res *engine.Result) {
+	earlierFiles, earlierBytes := max(res.Transferred-r.FilesDone, 0), max(res.Bytes-r.BytesDone, 0)
+	r.FilesDone, r.BytesDone = res.Transferred, res.Bytes
+	r.FilesNeeded += earlierFiles
+	r.BytesNeeded += earlierBytes
+}
+
 func (p *pusher) report(s engine.Snapshot) kube.Report {
 	rate, eta := p.rep.eta(s)
 	return kube.Report{
@@ -61,6 +71,7 @@ func (p *pusher) finish(ctx context.Context, res *engine.Result, err error) {
 	r := p.report(p.rep.snapshot())
 	r.Done = true
 	if res != nil {
+		runTotals(&r, res)
 		r.Verified = err == nil && len(res.Errors) == 0 && res.Verified == res.Transferred
 		r.Errors = res.Errors
 	}

@@ -118,6 +118,7 @@ func parseDestination(s string) (destination, error) {
 }
 
 func runSend(ctx context.Context, o *SendOptions, g *GlobalOptions, args []string) error {
+	start := time.Now()
 	if err := required("certs", o.Certs); err != nil {
 		return err
 	}
@@ -166,9 +167,14 @@ func runSend(ctx context.Context, o *SendOptions, g *GlobalOptions, args []strin
 		return err
 	}
 	res, err := sendWithRetries(ctx, o, g, target, cfg, limit, rep)
+	if res != nil {
+		res.Duration = time.Since(start) // the whole command: every attempt and the waits between
+	}
 	rep.stop()
 	pusher.finish(ctx, res, err)
-	if res != nil {
+	// The summary is printed when the run ended with the receiver's summary: complete, or
+	// with files that failed. A run that ended otherwise has its error.
+	if res != nil && (err == nil || errors.Is(err, engine.ErrIncomplete)) {
 		res.Notices = append(res.Notices, droppedByOptions(o)...)
 		printSummary(g, o, src, args[1], res)
 	}
@@ -182,18 +188,18 @@ func runSend(ctx context.Context, o *SendOptions, g *GlobalOptions, args []strin
 // error); refusals (credentials, proxy rules, interception, a receiver that rejects our
 // client certificate) are not retried: they will not change by waiting. Both kinds of
 // retry count against --retries and are logged with retry="i/N".
+//
+// The Result describes the whole run, every attempt added up (see runTotal); nil when
+// no attempt got as far as a connection.
 func sendWithRetries(ctx context.Context, o *SendOptions, g *GlobalOptions, target *tunnel.Target, cfg *engine.SendConfig, limit *rate.Limiter, rep *reporter) (*engine.Result, error) {
 	wait := o.RetryWait
-	var wire int64
+	var total *engine.Result
 	failed := 0 // connection attempts that failed in a row, since the last that connected
 	for retry := 0; ; retry++ {
 		cfg.Progress = &engine.Progress{}
 		rep.watch(cfg.Progress)
 		res, err := sendOnce(ctx, target, cfg, limit)
-		if res != nil {
-			wire += res.WireBytes
-			res.WireBytes = wire
-		}
+		total = runTotal(total, res, err)
 		var noConn *connectError
 		isConnErr := errors.As(err, &noConn)
 		if isConnErr {
@@ -203,7 +209,7 @@ func sendWithRetries(ctx context.Context, o *SendOptions, g *GlobalOptions, targ
 			failed = 0
 		}
 		if err == nil || errors.Is(err, engine.ErrIncomplete) || !transient(err) || ctx.Err() != nil || retry >= o.Retries {
-			return res, err
+			return total, err
 		}
 		count := fmt.Sprintf("%d/%d", retry+1, o.Retries)
 		if isConnErr {
@@ -215,10 +221,36 @@ func sendWithRetries(ctx context.Context, o *SendOptions, g *GlobalOptions, targ
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return total, ctx.Err()
 		}
 		wait = min(2*wait, 30*time.Second)
 	}
+}
+
+// runTotal adds one attempt's result (res, ended with err) to the run's total so far. What
+// the receiver verified in a cut attempt is not sent again by the next one (it finds the
+// file complete), so files, bytes and wire bytes add up over the attempts and each file
+// counts once. The tree (entries), the failures and the notices are the latest attempt's:
+// it redid what an earlier one left failed. Duration is set by the caller, for the whole
+// command.
+func runTotal(total, res *engine.Result, err error) *engine.Result {
+	if res == nil {
+		return total
+	}
+	if total == nil {
+		total = &engine.Result{}
+	}
+	summarised := err == nil || errors.Is(err, engine.ErrIncomplete) // the receiver's own count of the tree
+	if summarised || res.Entries > total.Entries {
+		total.Entries = res.Entries
+	}
+	total.Transferred += res.Transferred
+	total.Bytes += res.Bytes
+	total.Verified += res.Verified
+	total.Deleted += res.Deleted
+	total.WireBytes += res.WireBytes
+	total.Errors, total.Notices, total.Streams = res.Errors, res.Notices, res.Streams
+	return total
 }
 
 // sendOnce runs one session. A connection that cannot be opened, or that the receiver
@@ -232,8 +264,8 @@ func sendOnce(ctx context.Context, target *tunnel.Target, cfg *engine.SendConfig
 	res, err := engine.Send(ctx, tunnel.LimitWrites(conn, limit), cfg)
 	if errors.Is(err, engine.ErrCertificateRefused) {
 		// In TLS 1.3 the receiver's refusal comes after Dial, on the first read: the
-		// connection was never really open.
-		return nil, &connectError{Addr: target.Addr, Err: diagnose(ctx, target, err)}
+		// connection was never really open. (Its few bytes still count in the run's.)
+		return res, &connectError{Addr: target.Addr, Err: diagnose(ctx, target, err)}
 	}
 	return res, err
 }

@@ -3,6 +3,8 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -10,12 +12,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ferrydvm/ferry/internal/engine"
+	"github.com/ferrydvm/ferry/internal/kube"
 	"github.com/ferrydvm/ferry/internal/pki"
 	"github.com/ferrydvm/ferry/internal/testenv"
 	"github.com/ferrydvm/ferry/internal/tunnel"
@@ -413,5 +418,226 @@ func (r *lateRelay) handle(c net.Conn) {
 			return // the sender is done: closing up ends the receiver's side
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// cutRelay passes connections to the receiver at up. The first one it slows (the sender's
+// data at about 1.6 MiB/s) and cuts when cut is closed: the receiver's side at once, the
+// sender's after it has read what the receiver said. Later ones pass at full speed.
+type cutRelay struct {
+	up      string
+	cut     chan struct{}
+	relayed atomic.Int64 // bytes passed, both ways, on every connection
+
+	mu       sync.Mutex
+	accepted []time.Time
+}
+
+func (r *cutRelay) handle(c net.Conn) {
+	r.mu.Lock()
+	r.accepted = append(r.accepted, time.Now())
+	first := len(r.accepted) == 1
+	r.mu.Unlock()
+	up, err := net.Dial("tcp", r.up)
+	if err != nil {
+		return
+	}
+	defer up.Close()
+	down := make(chan struct{})
+	go func() {
+		defer close(down)
+		r.copy(c, up)
+		c.(*net.TCPConn).CloseWrite()
+	}()
+	if !first {
+		r.copy(up, c)
+		up.(*net.TCPConn).CloseWrite()
+		<-down
+		return
+	}
+	buf := make([]byte, 16<<10)
+	for {
+		select {
+		case <-r.cut:
+			up.Close() // the receiver sees the connection end
+			<-down     // the sender gets what the receiver said, then the end
+			c.SetReadDeadline(time.Now().Add(30 * time.Second))
+			io.Copy(io.Discard, c) // until the sender closes
+			return
+		default:
+		}
+		c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		n, err := c.Read(buf)
+		if n > 0 {
+			if _, werr := up.Write(buf[:n]); werr != nil {
+				return
+			}
+			r.relayed.Add(int64(n))
+		}
+		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (r *cutRelay) copy(dst, src net.Conn) {
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+			r.relayed.Add(int64(n))
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// progressLines returns the --json progress events printed so far.
+func progressLines(out string) []map[string]any {
+	var events []map[string]any
+	for line := range strings.SplitSeq(out, "\n") {
+		var ev map[string]any
+		if json.Unmarshal([]byte(line), &ev) == nil && ev["event"] == "progress" {
+			events = append(events, ev)
+		}
+	}
+	return events
+}
+
+// The JSON summary of a run that lost its connection and resumed describes the whole run:
+// the files verified before the cut count (once: they are not sent again), the bytes on the
+// wire are those of both connections, and the time is the command's. Here a small file is
+// verified before the cut, a large one is cut halfway and resumed.
+func TestSendSummaryAfterReconnect(t *testing.T) {
+	certs := filepath.Join(t.TempDir(), "certs")
+	if _, errs, code := run("certs", "generate", "--out", certs); code != 0 {
+		t.Fatalf("certs generate: %s", errs)
+	}
+	src, dst := t.TempDir(), t.TempDir()
+	sizes := map[string]int{"a": 256 << 10, "b": 8 << 20}
+	for name, size := range sizes {
+		b := make([]byte, size)
+		rand.Read(b)
+		if err := os.WriteFile(filepath.Join(src, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const fileBytes = 256<<10 + 8<<20
+	relay := &cutRelay{up: serveVolume(t, certs, dst), cut: make(chan struct{})}
+	addr := testenv.Serve(t, relay.handle)
+
+	g, out, errs := globals()
+	const retryWait = 500 * time.Millisecond
+	o := &SendOptions{Certs: certs, ServerName: "localhost", JSON: true, Workers: 1, Streams: 1, Retries: 2, RetryWait: retryWait}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- runSend(ctx, o, g, []string{src, addr + "/v"}) }()
+	// Cut once the sender has heard that a is verified (b, slowed, is far from done).
+	for cutting := true; cutting; {
+		select {
+		case err := <-done:
+			t.Fatalf("send ended before the cut: %v\n%s", err, errs)
+		case <-time.After(20 * time.Millisecond):
+		}
+		for _, ev := range progressLines(out.String()) {
+			if n, _ := ev["files_done"].(float64); n >= 1 {
+				close(relay.cut)
+				cutting = false
+				break
+			}
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("send: %v\n%s", err, errs)
+	}
+	t.Logf("%s", errs)
+	mustSay(t, "the log", errs.String(), "connection lost, resuming")
+	if n := strings.Count(errs.String(), "connection lost, resuming"); n != 1 {
+		t.Errorf("%d resumptions, want 1", n)
+	}
+	if out, err := exec.Command("diff", "-r", src, dst).CombinedOutput(); err != nil {
+		t.Fatalf("trees differ: %s", out)
+	}
+
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	var sum map[string]any
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil {
+		t.Fatalf("last line is not JSON: %q", lines[len(lines)-1])
+	}
+	t.Logf("summary: %v", sum)
+	number := func(key string) float64 {
+		t.Helper()
+		v, ok := sum[key].(float64)
+		if !ok {
+			t.Errorf("summary: %s is %#v, want a number", key, sum[key])
+		}
+		return v
+	}
+	if sum["event"] != "summary" || sum["source"] != src || sum["destination"] != addr+"/v" {
+		t.Errorf("summary: event %v, source %v, destination %v", sum["event"], sum["source"], sum["destination"])
+	}
+	if v, ok := sum["verified"].(bool); !ok || !v {
+		t.Errorf("summary: verified is %#v, want true", sum["verified"])
+	}
+	if n := number("files"); n != 2 {
+		t.Errorf("summary: %v files, want 2: a (verified before the cut) and b", n)
+	}
+	if n := number("verified_files"); n != 2 {
+		t.Errorf("summary: %v files verified, want 2", n)
+	}
+	if n := number("bytes"); n != fileBytes {
+		t.Errorf("summary: %v bytes, want %d: both files, once", n, fileBytes)
+	}
+	if n := number("entries"); n != 3 {
+		t.Errorf("summary: %v entries, want 3", n)
+	}
+	if n := number("deleted"); n != 0 {
+		t.Errorf("summary: %v deleted", n)
+	}
+	for _, key := range []string{"errors", "notices"} {
+		if v, ok := sum[key].([]any); !ok || len(v) != 0 {
+			t.Errorf("summary: %s is %#v, want []", key, sum[key])
+		}
+	}
+	// Every byte of both files crossed one of the connections, and the connections carried
+	// what the relay passed, less TLS's framing (a record header and tag per 16 KiB, the
+	// handshake).
+	wire, relayed := number("wire_bytes"), float64(relay.relayed.Load())
+	if wire < fileBytes {
+		t.Errorf("summary: %v bytes on the wire, less than the %d bytes of the files", wire, fileBytes)
+	}
+	if tls := 2*16<<10 + relayed/256; wire < relayed-tls {
+		t.Errorf("summary: %v bytes on the wire; the relay passed %v (of which at most %v TLS)", wire, relayed, tls)
+	}
+	// The command ran at least from the first connection to the second, which came after
+	// the cut and the wait before reconnecting.
+	relay.mu.Lock()
+	accepted := relay.accepted
+	relay.mu.Unlock()
+	if len(accepted) != 2 {
+		t.Fatalf("%d connections, want 2", len(accepted))
+	}
+	secs := number("seconds")
+	if between := accepted[1].Sub(accepted[0]).Seconds(); secs < between || secs < retryWait.Seconds() {
+		t.Errorf("summary: %v seconds; the two connections were %.3f s apart, with a wait of %v", secs, between, retryWait)
+	}
+}
+
+// The final report of a sender pod counts the whole run: what the earlier attempts verified
+// is done, and was needed, as well as what the last one did.
+func TestRunTotalsInTheFinalReport(t *testing.T) {
+	// The last attempt asked for 3 files (30 bytes) and verified 2 (20); the whole run
+	// verified 5 (50).
+	r := kube.Report{FilesDone: 2, FilesNeeded: 3, BytesDone: 20, BytesNeeded: 30}
+	runTotals(&r, &engine.Result{Transferred: 5, Bytes: 50})
+	want := kube.Report{FilesDone: 5, FilesNeeded: 6, BytesDone: 50, BytesNeeded: 60}
+	if !reflect.DeepEqual(r, want) {
+		t.Errorf("final report %+v, want %+v", r, want)
 	}
 }

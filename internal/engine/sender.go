@@ -34,16 +34,19 @@ type SendConfig struct {
 	Dial    func(ctx context.Context) (io.ReadWriteCloser, error)
 }
 
-// Result is what a finished copy reports.
+// Result is what a copy reports. Send returns one even when it fails: then it is partial,
+// what the sender learnt before the failure (the files the receiver reported verified,
+// the entries sent, the bytes that crossed the connections), so that a caller that
+// resumes the copy in a new session can account for the whole run.
 type Result struct {
-	Entries     int64
+	Entries     int64 // entries of the tree (partial: the entries sent)
 	Transferred int64 // files whose data was sent
 	Bytes       int64 // file bytes written on the receiver
 	Verified    int64 // files checked against the sender's digest
 	Deleted     int64
 	Errors      []string // per-file failures; a run with errors is not complete
 	Notices     []string
-	WireBytes   int64 // protocol bytes sent and received
+	WireBytes   int64 // protocol bytes sent and received, on every connection opened
 	Streams     int   // connections that carried the session
 	Duration    time.Duration
 }
@@ -70,12 +73,24 @@ func (c *countingConn) Write(b []byte) (int, error) {
 var ErrIncomplete = errors.New("copy incomplete")
 
 // Send copies cfg.Source to the receiver at the other end of conn. With cfg.Streams > 1 it
-// opens more connections with cfg.Dial to carry file data. It returns a Result whenever the
-// receiver sent its summary; the error is ErrIncomplete when files failed.
-func Send(ctx context.Context, conn io.ReadWriteCloser, cfg *SendConfig) (*Result, error) {
+// opens more connections with cfg.Dial to carry file data. The error is ErrIncomplete when
+// the receiver sent its summary and files failed. The Result is never nil: after any other
+// error it is partial (see Result).
+func Send(ctx context.Context, conn io.ReadWriteCloser, cfg *SendConfig) (res *Result, err error) {
 	start := time.Now()
 	s := newSender(cfg)
 	defer s.closeStreams()
+	defer func() {
+		if res == nil {
+			res = s.partial()
+		}
+		res.Duration = time.Since(start)
+		res.Streams = len(s.streams)
+		res.WireBytes = s.lostWire
+		for _, st := range s.streams {
+			res.WireBytes += st.counted.read.Load() + st.counted.written.Load()
+		}
+	}()
 	root, err := scan.OpenRoot(cfg.Source)
 	if err != nil {
 		conn.Close()
@@ -94,16 +109,9 @@ func Send(ctx context.Context, conn io.ReadWriteCloser, cfg *SendConfig) (*Resul
 			break
 		}
 	}
-	res, err := s.run(ctx)
+	res, err = s.run(ctx)
 	if ctx.Err() != nil {
-		return nil, ctx.Err()
-	}
-	if res != nil {
-		res.Duration = time.Since(start)
-		res.Streams = len(s.streams)
-		for _, st := range s.streams {
-			res.WireBytes += st.counted.read.Load() + st.counted.written.Load()
-		}
+		return res, ctx.Err()
 	}
 	return res, err
 }
@@ -125,6 +133,13 @@ type sender struct {
 	errs    []string // per-file failures
 	notices []string // what was left out on purpose (sockets)
 	budget  *budget
+
+	// What a run that ends without the receiver's summary reports (partial): entries
+	// queued by the walk, and the files the receiver said it verified (FileDone), counted
+	// by readLoop.
+	entriesSent          atomic.Int64
+	filesDone, bytesDone int64
+	lostWire             int64 // bytes of extra connections whose handshake failed
 }
 
 // stream is one connection of the session with its frame writer and outbox.
@@ -185,6 +200,8 @@ func (s *sender) addStream(ctx context.Context) error {
 	}
 	if _, err := s.openStream(conn, roleData); err != nil {
 		conn.Close()
+		st := s.streams[len(s.streams)-1]
+		s.lostWire += st.counted.read.Load() + st.counted.written.Load()
 		s.streams = s.streams[:len(s.streams)-1]
 		return err
 	}
@@ -372,6 +389,7 @@ func (s *sender) walk(ctx context.Context) error {
 		hdr.Uvarint(first)
 		hdr.Uvarint(count)
 		s.ctl().out.send(tEntries, append(hdr.B, e.B...))
+		s.entriesSent.Store(int64(first + count))
 		e.B, count = nil, 0
 	}
 	opts := scan.Options{Security: s.cfg.Options.Security, NoXattrs: s.cfg.Options.NoXattrs, Exclude: excludeLostFound}
@@ -463,8 +481,11 @@ func (s *sender) readLoop() (*Result, error) {
 		case tFileDone:
 			decodeList(d, maxBatch, func(d *wire.Dec) {
 				d.Uvarint()
+				n := d.Varint()
+				s.filesDone++
+				s.bytesDone += n
 				s.prog.filesDone.Add(1)
-				s.prog.bytesDone.Add(d.Varint())
+				s.prog.bytesDone.Add(n)
 			})
 		case tFileError:
 			var m msgError
@@ -490,6 +511,16 @@ func (s *sender) readLoop() (*Result, error) {
 			return nil, malformed(t, err)
 		}
 	}
+}
+
+// partial is the Result of a run that ended without the receiver's summary.
+func (s *sender) partial() *Result {
+	res := &Result{Entries: s.entriesSent.Load(), Transferred: s.filesDone, Bytes: s.bytesDone, Verified: s.filesDone}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	res.Notices = append(res.Notices, s.notices...)
+	res.Errors = append(res.Errors, s.errs...)
+	return res
 }
 
 func (s *sender) result(m *summary) *Result {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -267,5 +268,87 @@ func TestSenderReadsTheSummaryAfterAFailedWrite(t *testing.T) {
 	}
 	if res == nil || len(res.Errors) != 1 || res.Entries != 2 {
 		t.Fatalf("result %+v", res)
+	}
+}
+
+// cutAfterFileDone reads the receiver's frames as they pass, and cuts the connection at
+// the first write after the receiver reported a file verified. It slows writes a little,
+// so that the receiver has moments without data in which it reports what it verified.
+type cutAfterFileDone struct {
+	net.Conn
+	buf                  []byte // what was read and not yet parsed into frames
+	filesDone, bytesDone atomic.Int64
+	read, written        atomic.Int64
+	cut                  atomic.Bool
+}
+
+func (c *cutAfterFileDone) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	c.read.Add(int64(n))
+	c.buf = append(c.buf, b[:n]...)
+	for len(c.buf) >= wire.HeaderSize {
+		size := int(uint32(c.buf[1])<<24 | uint32(c.buf[2])<<16 | uint32(c.buf[3])<<8 | uint32(c.buf[4]))
+		if len(c.buf) < wire.HeaderSize+size {
+			break
+		}
+		if wire.Type(c.buf[0]) == tFileDone {
+			d := wire.NewDec(c.buf[wire.HeaderSize : wire.HeaderSize+size])
+			decodeList(d, maxBatch, func(d *wire.Dec) {
+				d.Uvarint()
+				c.filesDone.Add(1)
+				c.bytesDone.Add(d.Varint())
+			})
+		}
+		c.buf = c.buf[wire.HeaderSize+size:]
+	}
+	return n, err
+}
+
+func (c *cutAfterFileDone) Write(b []byte) (int, error) {
+	if c.filesDone.Load() > 0 {
+		c.cut.Store(true)
+		c.Conn.Close()
+		return 0, errors.New("cut")
+	}
+	time.Sleep(2 * time.Millisecond)
+	n, err := c.Conn.Write(b)
+	c.written.Add(int64(n))
+	return n, err
+}
+
+// A run cut in the middle reports what it did (the files the receiver verified, the
+// bytes that crossed the connection), so that a caller that resumes it can add up the
+// whole run.
+func TestCutRunReportsWhatItDid(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	randomFile(t, filepath.Join(src, "a"), 100<<10, 6)
+	randomFile(t, filepath.Join(src, "b"), 32<<20, 7)
+	addr := receiverAt(t, dst)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := &cutAfterFileDone{Conn: c}
+	defer cc.Close()
+	res, err := Send(context.Background(), cc, &SendConfig{Source: src, Volume: "vol"})
+	if err == nil || errors.Is(err, ErrIncomplete) || !cc.cut.Load() {
+		t.Fatalf("Send: %v, cut %v; want the connection cut", err, cc.cut.Load())
+	}
+	if res == nil {
+		t.Fatal("a cut run returned no result")
+	}
+	t.Logf("cut run: %+v (%v)", res, err)
+	if res.Transferred != cc.filesDone.Load() || res.Verified != res.Transferred || res.Bytes != cc.bytesDone.Load() {
+		t.Errorf("the cut run reports %d files (%d verified), %d bytes; the receiver reported %d files, %d bytes verified",
+			res.Transferred, res.Verified, res.Bytes, cc.filesDone.Load(), cc.bytesDone.Load())
+	}
+	if crossed := cc.read.Load() + cc.written.Load(); res.WireBytes < crossed || crossed == 0 {
+		t.Errorf("the cut run reports %d bytes on the wire; %d crossed the connection", res.WireBytes, crossed)
+	}
+	if res.Entries != 3 || res.Streams != 1 || res.Duration <= 0 {
+		t.Errorf("entries %d, streams %d, duration %v", res.Entries, res.Streams, res.Duration)
+	}
+	if _, err := os.Stat(filepath.Join(dst, "a")); err != nil {
+		t.Errorf("a, reported verified, is not on the target: %v", err)
 	}
 }

@@ -175,7 +175,6 @@ func runSend(ctx context.Context, o *SendOptions, g *GlobalOptions, args []strin
 	// The summary is printed when the run ended with the receiver's summary: complete, or
 	// with files that failed. A run that ended otherwise has its error.
 	if res != nil && (err == nil || errors.Is(err, engine.ErrIncomplete)) {
-		res.Notices = append(res.Notices, droppedByOptions(o)...)
 		printSummary(g, o, src, args[1], res)
 	}
 	return err
@@ -287,18 +286,6 @@ func (e *connectError) Error() string {
 }
 
 func (e *connectError) Unwrap() error { return e.Err }
-
-// droppedByOptions names what the options left out of the copy, for the summary.
-func droppedByOptions(o *SendOptions) []string {
-	var out []string
-	if o.NoOwner {
-		out = append(out, "owners and groups were not set on the target (--no-owner): files belong to the receiver's user")
-	}
-	if o.NoXattrs {
-		out = append(out, "extended attributes and ACLs were not copied (--no-xattrs)")
-	}
-	return out
-}
 
 // parseRate reads a bandwidth: a plain number is KiB/s, as rsync's --bwlimit.
 func parseRate(s string) (int64, error) {

@@ -17,5 +17,6 @@
 //	S: Hello(volume, subdir, options)          R: Welcome | Error
 //	S: Entries(batch)...  End                  R: Need(list)...  Ack(upto)...
 //	S: Data(pieces) | Delta(ops)...            R: FileDone(list)... FileError...
-//	                                           R: Summary, then both close
+//	                                           R: Summary (or Error), then half-closes and
+//	                                              reads until the sender closes (hangUp)
 package engine

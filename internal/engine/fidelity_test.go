@@ -181,3 +181,56 @@ func TestCreateMode(t *testing.T) {
 		}
 	}
 }
+
+// TestDropsAreReported checks that the summary names what the options or the kind of an
+// attribute kept from the target, and says nothing when nothing was dropped.
+func TestDropsAreReported(t *testing.T) {
+	requireRoot(t)
+	tests := []struct {
+		name   string
+		fill   func(t *testing.T, f string)
+		opts   Options
+		notice string // "" for none
+	}{
+		{"--no-xattrs with an xattr", withXattr("user.k"), Options{NoXattrs: true}, "user.k of 1 objects (the first: \"f\") was not copied: --no-xattrs"},
+		{"--no-xattrs without any", func(*testing.T, string) {}, Options{NoXattrs: true}, ""},
+		{"--no-owner with another owner", owned(12345, 54321), Options{NoOwner: true}, "the owner and group of 1 objects were not kept (--no-owner)"},
+		{"--no-owner with the receiver's owner", owned(0, 0), Options{NoOwner: true}, ""},
+		{"a security label", withXattr("security.ferrytest"), Options{}, "security.ferrytest of 1 objects (the first: \"f\") was not copied: security labels are left to the target"},
+		{"a security label with Security", withXattr("security.ferrytest"), Options{Security: true}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := t.TempDir()
+			f := filepath.Join(src, "f")
+			write(t, f, "x")
+			tt.fill(t, f)
+			res, err := copyTree(t, src, t.TempDir(), tt.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.notice == "" && len(res.Notices) > 0 {
+				t.Errorf("notices %q, want none", res.Notices)
+			}
+			if tt.notice != "" && (len(res.Notices) != 1 || !strings.Contains(res.Notices[0], tt.notice)) {
+				t.Errorf("notices %q, want one saying %q", res.Notices, tt.notice)
+			}
+		})
+	}
+}
+
+func withXattr(name string) func(t *testing.T, f string) {
+	return func(t *testing.T, f string) {
+		if err := unix.Lsetxattr(f, name, []byte("v"), 0); err != nil {
+			t.Fatalf("set %s: %v", name, err)
+		}
+	}
+}
+
+func owned(uid, gid int) func(t *testing.T, f string) {
+	return func(t *testing.T, f string) {
+		if err := os.Lchown(f, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -392,12 +392,21 @@ func (s *sender) walk(ctx context.Context) error {
 		s.entriesSent.Store(int64(first + count))
 		e.B, count = nil, 0
 	}
-	opts := scan.Options{Security: s.cfg.Options.Security, NoXattrs: s.cfg.Options.NoXattrs, Exclude: excludeLostFound}
+	// Xattrs are listed even with NoXattrs, so that the summary can say what was left out.
+	opts := scan.Options{Security: s.cfg.Options.Security, Exclude: excludeLostFound}
+	var left leftOut
 	err := scan.Walk(ctx, s.cfg.Source, opts, func(se *scan.Entry) error {
 		if se.Kind == scan.KindSocket {
 			s.notice(fmt.Sprintf("%s: a socket, skipped (sockets cannot be copied)", quote(se.Path)))
 			return nil
 		}
+		if s.cfg.Options.NoXattrs {
+			for _, xa := range se.Xattrs {
+				se.LeftOut = append(se.LeftOut, xa.Name)
+			}
+			se.Xattrs = nil
+		}
+		left.add(se)
 		x := &entry{Entry: *se}
 		if x.Kind == scan.KindFile && s.cfg.Options.Checksum && x.HardLink == "" {
 			d, err := digestFile(s.root, x.Path)
@@ -435,6 +444,9 @@ func (s *sender) walk(ctx context.Context) error {
 		return fmt.Errorf("walk %s: %w", s.cfg.Source, err)
 	}
 	flush()
+	for _, n := range left.notices(s.cfg.Options) {
+		s.notice(n)
+	}
 	s.ctl().out.send(tEnd, encode(func(e *wire.Enc) { e.Uvarint(index) }))
 	s.prog.walkDone.Store(true)
 	return nil

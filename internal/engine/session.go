@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -53,6 +54,9 @@ type session struct {
 	stats  summary
 	fatal  error
 	anon   anonTemps
+
+	uid, gid   uint32 // the receiver's own, which --no-owner leaves objects with
+	ownersLeft int64  // objects whose owner or group --no-owner did not keep
 }
 
 // dirNode is a directory of the target while its contents arrive.
@@ -82,6 +86,7 @@ func newSession(rc *Receiver, h *hello, rootfd int, r *wire.Reader, w *wire.Writ
 		waiting: make(map[string][]linkReq), preparing: make(map[uint64]bool), dropped: make(map[uint64]bool),
 		acked: -1, done: make(chan completion, 64),
 		msgs: make(chan any, 16), over: make(chan struct{}), readDone: make(chan struct{}),
+		uid: uint32(os.Geteuid()), gid: uint32(os.Getegid()),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -131,6 +136,9 @@ func (s *session) run(ctx context.Context) error {
 		return s.fatal
 	}
 	s.flush()
+	if s.ownersLeft > 0 {
+		s.stats.Notices = append(s.stats.Notices, fmt.Sprintf("the owner and group of %d objects were not kept (--no-owner): they belong to the receiver's user, %d:%d", s.ownersLeft, s.uid, s.gid))
+	}
 	s.out.send(tSummary, encode(s.stats.encode))
 	s.out.close()
 	return <-writeErr
@@ -246,6 +254,9 @@ func (s *session) handleEntries(m entriesMsg) {
 		idx := s.next
 		s.next++
 		s.stats.Entries++
+		if s.opts.NoOwner && (x.UID != s.uid || x.GID != s.gid) {
+			s.ownersLeft++
+		}
 		if err := s.entry(idx, x); err != nil {
 			if s.fatal != nil {
 				return

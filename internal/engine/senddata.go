@@ -59,6 +59,9 @@ func (s *sender) dataWorker(ctx context.Context, out *outbox) {
 			continue
 		}
 		if err := s.sendLarge(ctx, out, j); err != nil {
+			if ctx.Err() != nil {
+				return // the run is ending: not this file's failure
+			}
 			s.failFile(out, j, err)
 		}
 	}

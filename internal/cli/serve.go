@@ -104,7 +104,7 @@ func serveConn(ctx context.Context, c net.Conn, cfg *tls.Config, rc *engine.Rece
 	peer := c.RemoteAddr().String()
 	tc, err := tunnel.AcceptTLS(ctx, c, cfg)
 	if err != nil {
-		g.Logger().Warn("connection refused", "peer", peer, "stage", "tls handshake", "error", err)
+		tunnel.LogRefused(g.Logger(), peer, err)
 		return
 	}
 	if err := rc.Handle(ctx, tc); err != nil {

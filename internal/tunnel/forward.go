@@ -30,7 +30,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		start := time.Now()
 		tc, err := AcceptTLS(ctx, in, s.TLS)
 		if err != nil {
-			s.Log.Warn("connection refused", "peer", in.RemoteAddr().String(), "stage", "tls handshake", "error", err)
+			LogRefused(s.Log, in.RemoteAddr().String(), err)
 			return
 		}
 		out, err := (&net.Dialer{KeepAlive: KeepAlive}).DialContext(ctx, "tcp", s.Forward)
@@ -81,6 +81,17 @@ func logDone(log *slog.Logger, peer, to string, start time.Time, st PipeStats) {
 		return
 	}
 	log.Info("connection closed", attrs...)
+}
+
+// LogRefused logs a connection whose TLS handshake failed. One closed before it sent a byte
+// is a TCP health check or port probe (load balancers send one every few seconds): that is
+// logged at debug level, anything else as a warning.
+func LogRefused(log *slog.Logger, peer string, err error) {
+	if errors.Is(err, io.EOF) {
+		log.Debug("connection closed before the TLS handshake (a health check?)", "peer", peer)
+		return
+	}
+	log.Warn("connection refused", "peer", peer, "stage", "tls handshake", "error", err)
 }
 
 // AcceptTLS runs the server side of the handshake on an accepted connection, bounded in

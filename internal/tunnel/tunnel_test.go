@@ -142,3 +142,33 @@ func TestServerRequiresClientCertificate(t *testing.T) {
 		t.Fatalf("a client without a certificate got through: %v", err)
 	}
 }
+
+// TestHealthChecksAreNotWarnings: a TCP connect and close (what a load balancer's health
+// check does) is logged at debug level; a client that speaks anything but TLS is a warning.
+func TestHealthChecksAreNotWarnings(t *testing.T) {
+	cfg := ServerConfig(testenv.Bundle(t, testenv.Certs(t, "localhost"), pki.Server))
+	tests := []struct {
+		name string
+		send []byte
+		want string
+	}{
+		{"connect and close", nil, "level=DEBUG"},
+		{"plain HTTP", []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), "level=WARN"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			client, server := net.Pipe()
+			go func() { client.Write(tt.send); client.Close() }()
+			_, err := AcceptTLS(context.Background(), server, cfg)
+			if err == nil {
+				t.Fatal("the handshake succeeded")
+			}
+			LogRefused(log, "peer", err)
+			if !strings.Contains(buf.String(), tt.want) {
+				t.Errorf("logged %q, want %s", buf.String(), tt.want)
+			}
+		})
+	}
+}

@@ -63,7 +63,7 @@ func TestSendBWLimit(t *testing.T) {
 	if limited < 1500*time.Millisecond {
 		t.Errorf("4 MiB with --bwlimit 2MiB took %v: the limit is not applied to everything send writes", limited)
 	}
-	if unlimited > limited/2 {
-		t.Errorf("without --bwlimit the copy took %v, with it %v: the limit seems to apply without the flag", unlimited, limited)
-	}
+	// No limit without the flag is not asserted by time (a loaded machine can be slow): an
+	// empty --bwlimit parses to 0 (TestParseRate) and a rate of 0 makes no limiter
+	// (tunnel.TestLimitWritesNoLimit).
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -38,7 +39,12 @@ func names(t *testing.T, dir string) []string {
 // such a file reaches its final name with its content and metadata.
 func TestAnonymousTemporaries(t *testing.T) {
 	if err := tryAnonymous(openDir(t, t.TempDir())); err != nil {
-		t.Fatalf("anonymous temporary files do not work on this machine's file system: %v", err)
+		// Linux before 6.10 links an anonymous file only with CAP_DAC_READ_SEARCH.
+		msg := fmt.Sprintf("anonymous temporary files do not work here: %v", err)
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
 	}
 	cases := []struct {
 		name  string

@@ -229,9 +229,11 @@ func (s *session) complete(c completion) {
 	if _, ok := s.leaders[t.x.Path]; ok {
 		delete(s.leaders, t.x.Path)
 		for _, req := range s.waiting[t.x.Path] {
-			err := fmt.Errorf("not linked: its first path %s failed", quote(t.x.Path))
-			if c.err == nil || c.same {
+			var err error
+			if c.err == nil {
 				err = s.link(req)
+			} else {
+				err = fmt.Errorf("not linked: its first path %s failed", quote(t.x.Path))
 			}
 			if err != nil {
 				s.fileFailed(0, req.x.Path, err)

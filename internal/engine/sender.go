@@ -392,19 +392,12 @@ func (s *sender) walk(ctx context.Context) error {
 		s.entriesSent.Store(int64(first + count))
 		e.B, count = nil, 0
 	}
-	// Xattrs are listed even with NoXattrs, so that the summary can say what was left out.
-	opts := scan.Options{Security: s.cfg.Options.Security, Exclude: excludeLostFound}
+	opts := scan.Options{Security: s.cfg.Options.Security, NoXattrs: s.cfg.Options.NoXattrs, Exclude: excludeLostFound}
 	var left leftOut
 	err := scan.Walk(ctx, s.cfg.Source, opts, func(se *scan.Entry) error {
 		if se.Kind == scan.KindSocket {
 			s.notice(fmt.Sprintf("%s: a socket, skipped (sockets cannot be copied)", quote(se.Path)))
 			return nil
-		}
-		if s.cfg.Options.NoXattrs {
-			for _, xa := range se.Xattrs {
-				se.LeftOut = append(se.LeftOut, xa.Name)
-			}
-			se.Xattrs = nil
 		}
 		left.add(se)
 		x := &entry{Entry: *se}

@@ -14,7 +14,8 @@ import (
 type Options struct {
 	// Security includes security.* extended attributes (SELinux labels, capabilities).
 	Security bool
-	// NoXattrs leaves extended attributes and ACLs out: entries carry none, and none are read.
+	// NoXattrs leaves extended attributes and ACLs out: entries carry none, and only their
+	// names are read (into LeftOut).
 	NoXattrs bool
 	// Exclude reports whether a path (relative, '/'-separated) is left out, with everything
 	// below it; nil means none. MTC excludes "lost+found" at the root. Walk only.
@@ -98,13 +99,9 @@ func statRoot(fd int, root string, opts Options, xr *xattrReader) (*Entry, error
 	if procFDWorks() {
 		obj.dir = procPath(fd)
 	}
-	if opts.NoXattrs {
-		return e, nil
-	}
-	if e.Xattrs, err = xr.read(obj, opts.Security); err != nil {
+	if err := readXattrs(e, obj, opts, xr); err != nil {
 		return nil, pathErr("xattrs", root, "", err)
 	}
-	e.LeftOut = leftOut(xr)
 	return e, nil
 }
 
@@ -253,23 +250,27 @@ func fill(e *Entry, d dirRef, name string, linkLen int64, root string, opts Opti
 		}
 		e.Link = link
 	}
-	if opts.NoXattrs {
-		return nil
-	}
-	var err error
-	if e.Xattrs, err = xr.read(d.xattrObj(name), opts.Security); err != nil {
+	if err := readXattrs(e, d.xattrObj(name), opts, xr); err != nil {
 		return pathErr("xattrs", root, e.Path, err)
 	}
-	e.LeftOut = leftOut(xr)
 	return nil
 }
 
-// leftOut copies the names the reader's last read left out; nil when there are none.
-func leftOut(xr *xattrReader) []string {
-	if len(xr.leftOut) == 0 {
+// readXattrs sets e's Xattrs and LeftOut. With NoXattrs it only lists the names, all left
+// out, and a failure to list them is no error: none of them would be copied anyway.
+func readXattrs(e *Entry, obj xattrObj, opts Options, xr *xattrReader) error {
+	if opts.NoXattrs {
+		e.LeftOut, _ = xr.names(obj)
 		return nil
 	}
-	return slices.Clone(xr.leftOut)
+	var err error
+	if e.Xattrs, err = xr.read(obj, opts.Security); err != nil {
+		return err
+	}
+	if len(xr.leftOut) > 0 {
+		e.LeftOut = slices.Clone(xr.leftOut)
+	}
+	return nil
 }
 
 // readlinkAt reads the target of the symlink name in dirfd; hint is its expected length.

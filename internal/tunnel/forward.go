@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -83,11 +84,11 @@ func logDone(log *slog.Logger, peer, to string, start time.Time, st PipeStats) {
 	log.Info("connection closed", attrs...)
 }
 
-// LogRefused logs a connection whose TLS handshake failed. One closed before it sent a byte
-// is a TCP health check or port probe (load balancers send one every few seconds): that is
-// logged at debug level, anything else as a warning.
+// LogRefused logs a connection whose TLS handshake failed. One closed (or reset) before it
+// sent a byte is a TCP health check or port probe (load balancers send one every few
+// seconds): that is logged at debug level, anything else as a warning.
 func LogRefused(log *slog.Logger, peer string, err error) {
-	if errors.Is(err, io.EOF) {
+	if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
 		log.Debug("connection closed before the TLS handshake (a health check?)", "peer", peer)
 		return
 	}

@@ -143,31 +143,50 @@ func TestServerRequiresClientCertificate(t *testing.T) {
 	}
 }
 
-// TestHealthChecksAreNotWarnings: a TCP connect and close (what a load balancer's health
-// check does) is logged at debug level; a client that speaks anything but TLS is a warning.
+// TestHealthChecksAreNotWarnings: a TCP connect and close or reset (what a load balancer's
+// health check does) is logged at debug level; a client that speaks anything but TLS is a
+// warning.
 func TestHealthChecksAreNotWarnings(t *testing.T) {
 	cfg := ServerConfig(testenv.Bundle(t, testenv.Certs(t, "localhost"), pki.Server))
 	tests := []struct {
-		name string
-		send []byte
-		want string
+		name  string
+		send  []byte
+		reset bool
+		want  string
 	}{
-		{"connect and close", nil, "level=DEBUG"},
-		{"plain HTTP", []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), "level=WARN"},
+		{"connect and close", nil, false, "level=DEBUG"},
+		{"connect and reset", nil, true, "level=DEBUG"},
+		{"plain HTTP", []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), false, "level=WARN"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			client, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			client.Write(tt.send)
+			if tt.reset {
+				client.(*net.TCPConn).SetLinger(0)
+			}
+			client.Close()
+			server, err := ln.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
 			var buf bytes.Buffer
 			log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-			client, server := net.Pipe()
-			go func() { client.Write(tt.send); client.Close() }()
-			_, err := AcceptTLS(context.Background(), server, cfg)
+			_, err = AcceptTLS(context.Background(), server, cfg)
 			if err == nil {
 				t.Fatal("the handshake succeeded")
 			}
 			LogRefused(log, "peer", err)
 			if !strings.Contains(buf.String(), tt.want) {
-				t.Errorf("logged %q, want %s", buf.String(), tt.want)
+				t.Errorf("logged %q (for %v), want %s", buf.String(), err, tt.want)
 			}
 		})
 	}

@@ -300,17 +300,15 @@ type hashingWriter struct {
 
 func (h *hashingWriter) Write(b []byte) (int, error) {
 	ws := h.ws
-	if !h.sparse {
-		n, err := ws.f.WriteAt(b, ws.pos)
-		ws.h.Write(b[:n])
-		ws.pos += int64(n)
-		ws.end = ws.pos
-		if err != nil {
-			return n, writeError(err)
-		}
-		return n, nil
+	var n int
+	var end int64
+	var err error
+	if h.sparse {
+		n, end, err = writeSparse(ws.f, b, ws.pos)
+	} else {
+		n, err = ws.f.WriteAt(b, ws.pos)
+		end = ws.pos + int64(n)
 	}
-	n, end, err := writeSparse(ws.f, b, ws.pos)
 	ws.h.Write(b[:n])
 	ws.pos += int64(n)
 	ws.end = max(ws.end, end) // a hole at the end: finish sets the size

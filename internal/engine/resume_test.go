@@ -148,24 +148,15 @@ func TestDeltaOfRewrittenLargeFile(t *testing.T) {
 func TestResumeRefusedSparse(t *testing.T) {
 	src, dst := t.TempDir(), t.TempDir()
 	path := filepath.Join(src, "sparse.img")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	data := make([]byte, 16<<20)
 	rand.NewChaCha8([32]byte{9}).Read(data)
-	if _, err := f.WriteAt(data, 8<<20); err != nil { // a hole of 8 MiB, then data
-		t.Fatal(err)
-	}
-	f.Close()
+	sparseFile(t, path, 24<<20, 8<<20, data) // a hole of 8 MiB, then data
 	addr := receiverAt(t, dst)
 	if _, err := sendTo(t, addr, src, 12<<20, Options{}); err == nil {
 		t.Fatal("the cut run succeeded")
 	}
 	data[1] ^= 0xff // inside what the receiver kept
-	f, _ = os.OpenFile(path, os.O_WRONLY, 0)
-	f.WriteAt(data[:2], 8<<20)
-	f.Close()
+	overwrite(t, path, 8<<20, data[:2])
 	res, err := sendTo(t, addr, src, 0, Options{})
 	if err != nil {
 		t.Fatalf("second run: %v (%v)", err, res.Errors)

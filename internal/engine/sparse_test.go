@@ -58,19 +58,11 @@ func FuzzWriteSparse(f *testing.F) {
 func TestChangedSparseFileKeepsHoles(t *testing.T) {
 	src, dst := t.TempDir(), t.TempDir()
 	path := filepath.Join(src, "sparse.img")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.WriteAt([]byte("hello"), 32<<20)
-	f.Truncate(64 << 20)
-	f.Close()
+	sparseFile(t, path, 64<<20, 32<<20, []byte("hello"))
 	addr := receiverAt(t, dst)
 	for run, change := range []string{"", "HELLO"} {
 		if change != "" {
-			f, _ := os.OpenFile(path, os.O_WRONLY, 0)
-			f.WriteAt([]byte(change), 32<<20)
-			f.Close()
+			overwrite(t, path, 32<<20, []byte(change))
 		}
 		if _, err := sendTo(t, addr, src, 0, Options{}); err != nil {
 			t.Fatalf("run %d: %v", run+1, err)
@@ -85,5 +77,34 @@ func TestChangedSparseFileKeepsHoles(t *testing.T) {
 		if st.Blocks*512 > 1<<20 {
 			t.Fatalf("run %d: %d KiB allocated for 5 bytes of data: the holes were filled", run+1, st.Blocks/2)
 		}
+	}
+}
+
+// sparseFile makes a file of size bytes holding data at off, holes around it.
+func sparseFile(t *testing.T, path string, size, off int64, data []byte) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(data, off); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// overwrite replaces the bytes of path at off with data.
+func overwrite(t *testing.T, path string, off int64, data []byte) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(data, off); err != nil {
+		t.Fatal(err)
 	}
 }

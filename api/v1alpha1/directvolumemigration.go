@@ -195,7 +195,9 @@ type DirectVolumeMigrationStatus struct {
 	// TotalBytes is the size of the data to copy, over all volumes, once known.
 	// +kubebuilder:validation:Minimum=0
 	TotalBytes int64 `json:"totalBytes,omitempty"`
-	// TransferredBytes is how much of it has been copied.
+	// TransferredBytes is how much of it has gone out to the target, over all volumes:
+	// the sum of the volumes' TransferredBytes (their Bytes, for a volume that reports
+	// none).
 	// +kubebuilder:validation:Minimum=0
 	TransferredBytes int64 `json:"transferredBytes,omitempty"`
 	// Progress is TransferredBytes as a percentage of TotalBytes, such as "42%", for
@@ -232,6 +234,13 @@ type VolumeProgress struct {
 	// blocks, so a re-run sends far less than Bytes.
 	// +kubebuilder:validation:Minimum=0
 	SentBytes int64 `json:"sentBytes,omitempty"`
+	// TransferredBytes is how much of TotalBytes has gone out to the target: the file data
+	// sent, and also what that data let the target take from its own copy (the unchanged
+	// blocks of a changed file, the part of a cut file it kept). It reaches TotalBytes once
+	// everything has gone out, before the target has verified it all (Bytes); progress
+	// bars, the rate and the ETA follow it.
+	// +kubebuilder:validation:Minimum=0
+	TransferredBytes int64 `json:"transferredBytes,omitempty"`
 	// RateBytesPerSecond is the recent transfer rate.
 	// +kubebuilder:validation:Minimum=0
 	RateBytesPerSecond int64 `json:"rateBytesPerSecond,omitempty"`

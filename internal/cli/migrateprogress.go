@@ -59,15 +59,13 @@ func (r *migrateReporter) Progress(vols []v1alpha1.VolumeProgress) {
 		r.drawBars(vols)
 	case time.Since(r.last) >= 5*time.Second:
 		r.last = time.Now()
-		var done int64
 		for _, v := range vols {
-			done += volumeBytesDone(v)
 			r.g.Logger().Info("progress", "volume", v.PVCRef.Namespace+"/"+v.PVCRef.Name, "phase", v.Phase,
 				"files", fmt.Sprintf("%d/%d", v.Files, v.TotalFiles), "bytes", humanBytes(volumeBytesDone(v))+"/"+humanBytes(v.TotalBytes),
 				"verified", humanBytes(v.Bytes), "sent", humanBytes(v.SentBytes), "rate", humanBytes(v.RateBytesPerSecond)+"/s", "eta", volumeETA(v), "retries", v.Retries)
 		}
 		r.g.Logger().Info("progress", "volume", "total", "files", fmt.Sprintf("%d/%d", total.Files, total.TotalFiles),
-			"bytes", humanBytes(done)+"/"+humanBytes(total.TotalBytes), "rate", humanBytes(total.RateBytesPerSecond)+"/s")
+			"bytes", humanBytes(total.TransferredBytes)+"/"+humanBytes(total.TotalBytes), "rate", humanBytes(total.RateBytesPerSecond)+"/s")
 	}
 }
 
@@ -80,6 +78,7 @@ func totals(vols []v1alpha1.VolumeProgress) v1alpha1.VolumeProgress {
 		t.Bytes += v.Bytes
 		t.TotalBytes += v.TotalBytes
 		t.SentBytes += v.SentBytes
+		t.TransferredBytes += kube.BytesTransferred(v)
 		t.RateBytesPerSecond += v.RateBytesPerSecond
 		t.Retries += v.Retries
 	}
@@ -112,10 +111,11 @@ func (r *migrateReporter) drawBars(vols []v1alpha1.VolumeProgress) {
 	}
 }
 
-// volumeBytesDone is how far a volume's bar goes: the bytes verified, or the data sent when
-// that is more (a large file is verified only once all of it arrived, while its data
-// moves all along). Both are at most what the sender has transferred.
-func volumeBytesDone(v v1alpha1.VolumeProgress) int64 { return max(v.Bytes, v.SentBytes) }
+// volumeBytesDone is how far a volume's bar and log line go: the bytes that have gone out
+// (kube.BytesTransferred), which the rate and the ETA its sender reports are measured on.
+// The bytes verified lag behind (a large file is verified only once all of it arrived),
+// and the data sent is less when a delta lets the target reuse its blocks.
+func volumeBytesDone(v v1alpha1.VolumeProgress) int64 { return kube.BytesTransferred(v) }
 
 // volumeETA is the time left its sender reported: -1 while it cannot tell, and 0 with no
 // bytes to copy is a volume not reported on yet.

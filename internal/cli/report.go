@@ -44,18 +44,22 @@ func startPusher(ctx context.Context, name string, rep *reporter, g *GlobalOptio
 
 // runTotals makes the final report's counts those of the whole run (res, every attempt
 // added up) rather than of its last attempt alone: the files an earlier attempt verified
-// were not asked for again, and are done and needed all the same.
+// were not asked for again, and are done, needed and transferred all the same. The file
+// data sent is every attempt's: what a cut attempt sent travelled too.
 func runTotals(r *kube.Report, res *engine.Result) {
 	earlierFiles, earlierBytes := max(res.Transferred-r.FilesDone, 0), max(res.Bytes-r.BytesDone, 0)
 	r.FilesDone, r.BytesDone = res.Transferred, res.Bytes
 	r.FilesNeeded += earlierFiles
 	r.BytesNeeded += earlierBytes
+	r.BytesTransferred += earlierBytes
+	r.BytesSent = max(r.BytesSent, res.SentBytes)
 }
 
 func (p *pusher) report(s engine.Snapshot) kube.Report {
 	rate, eta := p.rep.eta(s)
 	return kube.Report{
-		FilesDone: s.FilesDone, FilesNeeded: s.FilesNeeded, BytesDone: s.BytesDone, BytesNeeded: s.BytesNeeded, BytesSent: s.BytesSent,
+		FilesDone: s.FilesDone, FilesNeeded: s.FilesNeeded, BytesDone: s.BytesDone, BytesNeeded: s.BytesNeeded,
+		BytesSent: s.BytesSent, BytesTransferred: s.BytesTransferred,
 		WalkDone: s.WalkDone, Rate: int64(rate), ETA: int64(eta), Reconnects: int(p.rep.reconnects.Load()),
 	}
 }

@@ -228,8 +228,8 @@ func sendWithRetries(ctx context.Context, o *SendOptions, g *GlobalOptions, targ
 
 // runTotal adds one attempt's result (res, ended with err) to the run's total so far. What
 // the receiver verified in a cut attempt is not sent again by the next one (it finds the
-// file complete), so files, bytes and wire bytes add up over the attempts and each file
-// counts once. The tree (entries), the failures and the notices are the latest attempt's:
+// file complete), so files, bytes, file data and wire bytes add up over the attempts and
+// each file counts once. The tree (entries), the failures and the notices are the latest attempt's:
 // it redid what an earlier one left failed. Duration is set by the caller, for the whole
 // command.
 func runTotal(total, res *engine.Result, err error) *engine.Result {
@@ -248,6 +248,7 @@ func runTotal(total, res *engine.Result, err error) *engine.Result {
 	total.Verified += res.Verified
 	total.Deleted += res.Deleted
 	total.WireBytes += res.WireBytes
+	total.SentBytes += res.SentBytes
 	total.Errors, total.Notices, total.Streams = res.Errors, res.Notices, res.Streams
 	return total
 }

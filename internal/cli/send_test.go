@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,7 +19,6 @@ import (
 	"time"
 
 	"github.com/ferrydvm/ferry/internal/engine"
-	"github.com/ferrydvm/ferry/internal/kube"
 	"github.com/ferrydvm/ferry/internal/pki"
 	"github.com/ferrydvm/ferry/internal/testenv"
 	"github.com/ferrydvm/ferry/internal/tunnel"
@@ -626,18 +624,5 @@ func TestSendSummaryAfterReconnect(t *testing.T) {
 	secs := number("seconds")
 	if between := accepted[1].Sub(accepted[0]).Seconds(); secs < between || secs < retryWait.Seconds() {
 		t.Errorf("summary: %v seconds; the two connections were %.3f s apart, with a wait of %v", secs, between, retryWait)
-	}
-}
-
-// The final report of a sender pod counts the whole run: what the earlier attempts verified
-// is done, and was needed, as well as what the last one did.
-func TestRunTotalsInTheFinalReport(t *testing.T) {
-	// The last attempt asked for 3 files (30 bytes) and verified 2 (20); the whole run
-	// verified 5 (50).
-	r := kube.Report{FilesDone: 2, FilesNeeded: 3, BytesDone: 20, BytesNeeded: 30}
-	runTotals(&r, &engine.Result{Transferred: 5, Bytes: 50})
-	want := kube.Report{FilesDone: 5, FilesNeeded: 6, BytesDone: 50, BytesNeeded: 60}
-	if !reflect.DeepEqual(r, want) {
-		t.Errorf("final report %+v, want %+v", r, want)
 	}
 }

@@ -41,7 +41,7 @@ func applyState(st *v1alpha1.DirectVolumeMigrationStatus, s runState) {
 		st.TotalBytes, st.TransferredBytes = 0, 0
 		for _, v := range s.Volumes {
 			st.TotalBytes += v.TotalBytes
-			st.TransferredBytes += v.Bytes
+			st.TransferredBytes += kube.BytesTransferred(v) // as ferry migrate's bars: what its rate and ETA measure
 		}
 	}
 	if st.TotalBytes > 0 {

@@ -47,8 +47,11 @@ type Result struct {
 	Errors      []string // per-file failures; a run with errors is not complete
 	Notices     []string
 	WireBytes   int64 // protocol bytes sent and received, on every connection opened
-	Streams     int   // connections that carried the session
-	Duration    time.Duration
+	// SentBytes is the file data written to the connections: whole files, pieces, the
+	// literal bytes of deltas (what Progress counts as BytesSent).
+	SentBytes int64
+	Streams   int // connections that carried the session
+	Duration  time.Duration
 }
 
 // countingConn counts the bytes that really cross the connection (after compression).
@@ -87,6 +90,7 @@ func Send(ctx context.Context, conn io.ReadWriteCloser, cfg *SendConfig) (res *R
 		res.Duration = time.Since(start)
 		res.Streams = len(s.streams)
 		res.WireBytes = s.lostWire
+		res.SentBytes = s.dataSent.Load()
 		for _, st := range s.streams {
 			res.WireBytes += st.counted.read.Load() + st.counted.written.Load()
 		}
@@ -139,7 +143,8 @@ type sender struct {
 	// by readLoop.
 	entriesSent          atomic.Int64
 	filesDone, bytesDone int64
-	lostWire             int64 // bytes of extra connections whose handshake failed
+	lostWire             int64        // bytes of extra connections whose handshake failed
+	dataSent             atomic.Int64 // file data written, for Result.SentBytes
 }
 
 // stream is one connection of the session with its frame writer and outbox.
@@ -285,6 +290,7 @@ func (s *sender) run(ctx context.Context) (*Result, error) {
 		go func() {
 			err := st.out.run(func(f frame) {
 				s.prog.wrote(f) // file data counts once written, not when queued
+				s.dataSent.Add(f.data.sent)
 				if f.t == tData || f.t == tDelta {
 					s.budget.release(len(f.payload))
 				}

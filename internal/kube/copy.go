@@ -142,14 +142,7 @@ func (m *migration) readProgress(ctx context.Context, r *volumeRun) {
 	if err != nil || rep == nil {
 		return
 	}
-	s := &r.status
-	s.Files, s.TotalFiles = rep.FilesDone, rep.FilesNeeded
-	s.Bytes, s.TotalBytes, s.SentBytes = rep.BytesDone, max(rep.BytesNeeded, rep.BytesDone), rep.BytesSent
-	s.RateBytesPerSecond, s.ETASeconds = rep.Rate, rep.ETA
-	s.Verified = rep.Done && rep.Verified
-	if len(rep.Errors) > 0 {
-		s.Message = fmt.Sprintf("%d errors, first: %s", len(rep.Errors), rep.Errors[0])
-	}
+	rep.applyTo(&r.status)
 }
 
 // receiverFor is the receiver of a volume's target namespace.

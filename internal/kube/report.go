@@ -12,6 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/ferrydvm/ferry/api/v1alpha1"
 )
 
 // reportKey is the ConfigMap key a sender writes its Report under.
@@ -24,9 +26,14 @@ type Report struct {
 	BytesDone   int64 `json:"bytes_done"`
 	BytesNeeded int64 `json:"bytes_needed"`
 	BytesSent   int64 `json:"bytes_sent"` // file data that travelled (literal bytes of deltas)
-	WalkDone    bool  `json:"walk_done"`
-	Rate        int64 `json:"rate_bytes_per_second"`
-	ETA         int64 `json:"eta_seconds"` // -1 while unknown
+	// BytesTransferred is how much of BytesNeeded has gone out on the connection: the data
+	// sent, the blocks a delta let the receiver reuse, the part of a cut file it kept (the
+	// engine's Snapshot.BytesTransferred). Rate and ETA are computed from it, and the
+	// migration's progress shows it.
+	BytesTransferred int64 `json:"bytes_transferred"`
+	WalkDone         bool  `json:"walk_done"`
+	Rate             int64 `json:"rate_bytes_per_second"` // of BytesTransferred
+	ETA              int64 `json:"eta_seconds"`           // -1 while unknown
 	// Reconnects counts the sender's own resumptions after cut connections.
 	Reconnects int `json:"reconnects"`
 	// Done is set by the final report: the copy ended, Verified says whether every file
@@ -92,3 +99,22 @@ func readReport(cm *corev1.ConfigMap) (*Report, error) {
 	}
 	return &r, nil
 }
+
+// applyTo copies the report into a volume's status. TotalBytes is what the sender needs
+// to send, and never less than what it reports done or transferred, so that a bar drawn
+// from the status never passes its end.
+func (rep *Report) applyTo(s *v1alpha1.VolumeProgress) {
+	s.Files, s.TotalFiles = rep.FilesDone, rep.FilesNeeded
+	s.Bytes, s.SentBytes, s.TransferredBytes = rep.BytesDone, rep.BytesSent, rep.BytesTransferred
+	s.TotalBytes = max(rep.BytesNeeded, rep.BytesDone, rep.BytesTransferred)
+	s.RateBytesPerSecond, s.ETASeconds = rep.Rate, rep.ETA
+	s.Verified = rep.Done && rep.Verified
+	if len(rep.Errors) > 0 {
+		s.Message = fmt.Sprintf("%d errors, first: %s", len(rep.Errors), rep.Errors[0])
+	}
+}
+
+// BytesTransferred is how far a volume's copy has gone, for progress bars and
+// percentages: its TransferredBytes, or its Bytes (verified) when that is more, as it is
+// in a status written before senders reported TransferredBytes.
+func BytesTransferred(v v1alpha1.VolumeProgress) int64 { return max(v.Bytes, v.TransferredBytes) }

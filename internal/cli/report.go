@@ -42,19 +42,22 @@ func startPusher(ctx context.Context, name string, rep *reporter, g *GlobalOptio
 	return p, nil
 }
 
-// runTotals makes the final report's counts those of the whole run (res, every attempt
-// added up) rather than of its last attempt alone: the files an earlier attempt verified
-// were not asked for again, and are done, needed and transferred all the same. The file
-// data sent is every attempt's: what a cut attempt sent travelled too.
-func runTotals(r *kube.Report, res *engine.Result) {
-	earlierFiles, earlierBytes := max(res.Transferred-r.FilesDone, 0), max(res.Bytes-r.BytesDone, 0)
-	r.FilesDone, r.BytesDone = res.Transferred, res.Bytes
+// reportWholeRun turns r, the report of the last attempt's counters, into the report of
+// the whole run, for the final report: run is the Result of every attempt added up (see
+// addAttempt). The files an earlier attempt verified were not asked for again, and are
+// done, needed and transferred all the same; the file data sent is every attempt's, as
+// what a cut attempt sent travelled too.
+func reportWholeRun(r *kube.Report, run *engine.Result) {
+	earlierFiles, earlierBytes := max(run.Transferred-r.FilesDone, 0), max(run.Bytes-r.BytesDone, 0)
+	r.FilesDone, r.BytesDone = run.Transferred, run.Bytes
 	r.FilesNeeded += earlierFiles
 	r.BytesNeeded += earlierBytes
 	r.BytesTransferred += earlierBytes
-	r.BytesSent = max(r.BytesSent, res.SentBytes)
+	r.BytesSent = max(r.BytesSent, run.SentBytes)
 }
 
+// report is a periodic report: the counters of the current attempt (s), with the rate and
+// the ETA the reporter measured on its bytes transferred.
 func (p *pusher) report(s engine.Snapshot) kube.Report {
 	rate, eta := p.rep.eta(s)
 	return kube.Report{
@@ -66,7 +69,8 @@ func (p *pusher) report(s engine.Snapshot) kube.Report {
 
 // finish waits for the periodic reports to stop (the reporter must be stopped first) and
 // sends the final one, retrying for a while: the migration decides from it whether the
-// copy is verified.
+// copy is verified. res is the whole run's Result (every attempt, see addAttempt), err
+// how the run ended.
 func (p *pusher) finish(ctx context.Context, res *engine.Result, err error) {
 	if p == nil {
 		return
@@ -75,7 +79,7 @@ func (p *pusher) finish(ctx context.Context, res *engine.Result, err error) {
 	r := p.report(p.rep.snapshot())
 	r.Done = true
 	if res != nil {
-		runTotals(&r, res)
+		reportWholeRun(&r, res)
 		r.Verified = err == nil && len(res.Errors) == 0 && res.Verified == res.Transferred
 		r.Errors = res.Errors
 	}

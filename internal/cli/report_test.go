@@ -36,7 +36,7 @@ func TestSenderReportCarriesBytesTransferred(t *testing.T) {
 // The final report of a sender pod counts the whole run: what the earlier attempts verified
 // is done, was needed and was transferred, as well as what the last one did, and the file
 // data every attempt sent travelled.
-func TestRunTotalsInTheFinalReport(t *testing.T) {
+func TestFinalReportCountsTheWholeRun(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		last kube.Report // the snapshot of the last attempt
@@ -68,7 +68,7 @@ func TestRunTotalsInTheFinalReport(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := tc.last
-			runTotals(&r, &tc.run)
+			reportWholeRun(&r, &tc.run)
 			if !reflect.DeepEqual(r, tc.want) {
 				t.Errorf("final report\n%+v, want\n%+v", r, tc.want)
 			}
@@ -80,11 +80,11 @@ func TestRunTotalsInTheFinalReport(t *testing.T) {
 }
 
 // The run's Result adds up the file data of every attempt, as it does the wire bytes.
-func TestRunTotalAddsEveryAttempt(t *testing.T) {
+func TestAddAttemptSumsEveryAttempt(t *testing.T) {
 	var total *engine.Result
-	total = runTotal(total, &engine.Result{Entries: 9, Transferred: 2, Bytes: 20, Verified: 2, SentBytes: 45, WireBytes: 60}, errors.New("cut"))
-	total = runTotal(total, nil, errors.New("cannot connect"))
-	total = runTotal(total, &engine.Result{Entries: 10, Transferred: 3, Bytes: 30, Verified: 3, SentBytes: 25, WireBytes: 40}, nil)
+	total = addAttempt(total, &engine.Result{Entries: 9, Transferred: 2, Bytes: 20, Verified: 2, SentBytes: 45, WireBytes: 60}, errors.New("cut"))
+	total = addAttempt(total, nil, errors.New("cannot connect"))
+	total = addAttempt(total, &engine.Result{Entries: 10, Transferred: 3, Bytes: 30, Verified: 3, SentBytes: 25, WireBytes: 40}, nil)
 	want := &engine.Result{Entries: 10, Transferred: 5, Bytes: 50, Verified: 5, SentBytes: 70, WireBytes: 100}
 	if !reflect.DeepEqual(total, want) {
 		t.Errorf("run total\n%+v, want\n%+v", total, want)

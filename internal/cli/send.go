@@ -188,7 +188,7 @@ func runSend(ctx context.Context, o *SendOptions, g *GlobalOptions, args []strin
 // client certificate) are not retried: they will not change by waiting. Both kinds of
 // retry count against --retries and are logged with retry="i/N".
 //
-// The Result describes the whole run, every attempt added up (see runTotal); nil when
+// The Result describes the whole run, every attempt added up (see addAttempt); nil when
 // no attempt got as far as a connection.
 func sendWithRetries(ctx context.Context, o *SendOptions, g *GlobalOptions, target *tunnel.Target, cfg *engine.SendConfig, limit *rate.Limiter, rep *reporter) (*engine.Result, error) {
 	wait := o.RetryWait
@@ -198,7 +198,7 @@ func sendWithRetries(ctx context.Context, o *SendOptions, g *GlobalOptions, targ
 		cfg.Progress = &engine.Progress{}
 		rep.watch(cfg.Progress)
 		res, err := sendOnce(ctx, target, cfg, limit)
-		total = runTotal(total, res, err)
+		total = addAttempt(total, res, err)
 		var noConn *connectError
 		isConnErr := errors.As(err, &noConn)
 		if isConnErr {
@@ -226,13 +226,14 @@ func sendWithRetries(ctx context.Context, o *SendOptions, g *GlobalOptions, targ
 	}
 }
 
-// runTotal adds one attempt's result (res, ended with err) to the run's total so far. What
-// the receiver verified in a cut attempt is not sent again by the next one (it finds the
-// file complete), so files, bytes, file data and wire bytes add up over the attempts and
-// each file counts once. The tree (entries), the failures and the notices are the latest attempt's:
-// it redid what an earlier one left failed. Duration is set by the caller, for the whole
-// command.
-func runTotal(total, res *engine.Result, err error) *engine.Result {
+// addAttempt adds one attempt's Result (res, which ended with err; nil when it did not
+// connect) to total, the Result of the attempts before it (nil before the first), and
+// returns the sum. What the receiver verified in a cut attempt is not sent again by the
+// next one (it finds the file complete), so files, bytes, file data and wire bytes add up
+// over the attempts and each file counts once. The tree (entries), the failures and the
+// notices are the latest attempt's: it redid what an earlier one left failed. Duration is
+// set by the caller, for the whole command.
+func addAttempt(total, res *engine.Result, err error) *engine.Result {
 	if res == nil {
 		return total
 	}

@@ -275,95 +275,45 @@ func (e *RefusedError) Error() string { return "receiver refused: " + e.Reason }
 func (e *RefusedError) Unwrap() error { return e.Err }
 
 // writeFailGrace is how long the reader may go on after a write failed, for the
-// receiver's last frame (see run).
+// receiver's last frame (see writeLoop).
 const writeFailGrace = 5 * time.Second
 
+// run carries the session on the open streams: the walk sends the tree, data workers
+// send the files the receiver asks for, a writer per stream writes what they queue, and
+// the reader (readLoop, in this goroutine) takes the receiver's answers until its summary
+// or the connection's end, which ends the run.
 func (s *sender) run(ctx context.Context) (*Result, error) {
-	writeErr := make(chan error, len(s.streams))
-	readerDone := make(chan struct{})
-	var (
-		failed     sync.Once
-		firstWrite error // the first write error
-		gaveUp     atomic.Bool
-	)
-	for _, st := range s.streams {
-		go func() {
-			err := st.out.run(func(f frame) {
-				s.prog.wrote(f) // file data counts once written, not when queued
-				s.dataSent.Add(f.data.sent)
-				if f.t == tData || f.t == tDelta {
-					s.budget.release(len(f.payload))
-				}
-				if f.t == tData {
-					putChunk(f.payload)
-				}
-			})
-			if err != nil {
-				failed.Do(func() { firstWrite = err })
-				s.budget.close()
-				// A failed write does not end the session by itself: the receiver may
-				// have ended it first and said why (its summary, after a file failed
-				// while we were still sending it; an error), and the reader is to get
-				// that rather than take the failure for a lost connection. The reader
-				// ends on that frame or on the connection's end; only if neither comes
-				// within writeFailGrace are the connections closed, to stop it.
-				select {
-				case <-readerDone:
-				case <-time.After(writeFailGrace):
-					gaveUp.Store(true)
-					s.closeConns()
-				}
-			}
-			writeErr <- err
-		}()
-	}
-
+	writers := s.startWriters()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	wake := context.AfterFunc(ctx, func() { s.mu.Lock(); s.acked.Broadcast(); s.mu.Unlock() })
 	defer wake()
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		if err := s.walk(ctx); err != nil {
 			cancel(err)
 			s.closeConns()
 		}
-	}()
-	workers := s.cfg.Workers
-	if workers <= 0 {
-		workers = 4
-	}
-	for i := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.dataWorker(ctx, s.streams[i%len(s.streams)].out)
-		}()
-	}
+	})
+	s.startDataWorkers(ctx, &wg)
+
 	res, err := s.readLoop()
-	close(readerDone)
+	close(writers.readerDone)
 	// The receiver has said its last word, or the connection failed: what is still queued
 	// is not needed. Closing now, rather than after the queue was written, also ends the
 	// receiver's wait for us to close (it reads until we do, so that its last frames
 	// arrive; see Receiver's hangUp).
 	s.closeConns()
 	s.jobs.close()
-	if err != nil {
-		s.budget.close()
-	}
 	cancel(errDone)
 	s.budget.close()
 	wg.Wait()
 	for _, st := range s.streams {
 		st.out.close()
 	}
-	for range s.streams {
-		<-writeErr // once the receiver has sent its summary, everything it needed has arrived
-	}
-	if err != nil && gaveUp.Load() { // the reader failed because we closed the connections
-		err = fmt.Errorf("write to receiver: %w (and no answer from the receiver within %v)", firstWrite, writeFailGrace)
+	// Once the receiver has sent its summary, everything it needed has arrived.
+	if werr := writers.wait(); err != nil && werr != nil {
+		err = werr // the reader failed because the writers closed the connections
 	}
 	if cause := context.Cause(ctx); err != nil && cause != nil && cause != errDone && !errors.Is(cause, context.Canceled) {
 		err = cause // the walk failed first and closed the connection
@@ -375,6 +325,87 @@ func (s *sender) run(ctx context.Context) (*Result, error) {
 		return res, fmt.Errorf("%w: %d of %d entries failed; the first: %s", ErrIncomplete, len(res.Errors), res.Entries, res.Errors[0])
 	}
 	return res, nil
+}
+
+// startDataWorkers starts cfg.Workers data workers (default 4), spread over the streams.
+func (s *sender) startDataWorkers(ctx context.Context, wg *sync.WaitGroup) {
+	workers := s.cfg.Workers
+	if workers <= 0 {
+		workers = 4
+	}
+	for i := range workers {
+		out := s.streams[i%len(s.streams)].out
+		wg.Go(func() { s.dataWorker(ctx, out) })
+	}
+}
+
+// writers are the goroutines that write the streams' outboxes, one writeLoop each, and
+// what run learns from them once the reader has ended.
+type writers struct {
+	results    chan error    // each writer's write error (nil when none), as it returns
+	readerDone chan struct{} // closed by run once the reader has ended
+	failOnce   sync.Once
+	firstErr   error       // the first write error of any stream
+	gaveUp     atomic.Bool // a writer closed the connections after writeFailGrace
+}
+
+// startWriters starts a writeLoop for each stream.
+func (s *sender) startWriters() *writers {
+	w := &writers{results: make(chan error, len(s.streams)), readerDone: make(chan struct{})}
+	for _, st := range s.streams {
+		go s.writeLoop(st, w)
+	}
+	return w
+}
+
+// writeLoop writes st's outbox until it is closed and written, or until a write fails.
+//
+// A failed write does not end the session by itself: the receiver may have ended it first
+// and said why (its summary, after a file failed while we were still sending it; an
+// error), and the reader is to get that rather than take the failure for a lost
+// connection. The reader ends on that frame or on the connection's end; only if neither
+// comes within writeFailGrace does writeLoop close the connections, to stop it. Meanwhile
+// the data budget is closed, so that no data worker waits for room a failed writer will
+// never make.
+func (s *sender) writeLoop(st *stream, w *writers) {
+	err := st.out.run(s.written)
+	if err != nil {
+		w.failOnce.Do(func() { w.firstErr = err })
+		s.budget.close()
+		select {
+		case <-w.readerDone:
+		case <-time.After(writeFailGrace):
+			w.gaveUp.Store(true)
+			s.closeConns()
+		}
+	}
+	w.results <- err
+}
+
+// written accounts for a frame its writer wrote: file data counts once written, not when
+// queued, and gives its room in the data budget back.
+func (s *sender) written(f frame) {
+	s.prog.wrote(f)
+	s.dataSent.Add(f.data.sent)
+	if f.t == tData || f.t == tDelta {
+		s.budget.release(len(f.payload))
+	}
+	if f.t == tData {
+		putChunk(f.payload)
+	}
+}
+
+// wait waits for every writer to return (run closes the outboxes first). Its error says
+// that the writers gave up on the reader after a failed write: the reader's own error is
+// then only the connection they closed.
+func (w *writers) wait() error {
+	for range cap(w.results) {
+		<-w.results
+	}
+	if w.gaveUp.Load() {
+		return fmt.Errorf("write to receiver: %w (and no answer from the receiver within %v)", w.firstErr, writeFailGrace)
+	}
+	return nil
 }
 
 var errDone = errors.New("done")

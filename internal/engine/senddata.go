@@ -25,7 +25,8 @@ const (
 )
 
 // dataWorker sends the files the receiver asked for. Small files are gathered into shared
-// frames, which are sent when full or when no other job is waiting.
+// frames, which are sent when full or when no other job is waiting. It returns when ctx
+// ends (the run is over, or failing: see writeLoop) or the queue is closed.
 func (s *sender) dataWorker(ctx context.Context, out *outbox) {
 	var batch wire.Enc
 	var count uint64
@@ -177,7 +178,7 @@ func (s *sender) sendLarge(ctx context.Context, out *outbox, j *job) error {
 		if end <= from {
 			continue
 		}
-		if err := w.copyRange(f, max(ext.Off, from), end); err != nil {
+		if err := w.copyRange(ctx, f, max(ext.Off, from), end); err != nil {
 			return err
 		}
 	}
@@ -231,9 +232,14 @@ func (w *pieceWriter) start(off int64) {
 	w.send(off, nil, false, nil, carried{transferred: w.upTo(off)})
 }
 
-func (w *pieceWriter) copyRange(f *os.File, off, end int64) error {
+// copyRange sends the data of f from off to end, in pieces; it stops early when ctx ends
+// (the run failed or is over: the rest of a large file is not read for nothing).
+func (w *pieceWriter) copyRange(ctx context.Context, f *os.File, off, end int64) error {
 	w.hashZeros(off - w.pos)
 	for off < end {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		n := int(min(end-off, chunkSize))
 		e := wire.Enc{B: getChunk()}
 		e.Uvarint(1)

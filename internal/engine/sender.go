@@ -283,9 +283,13 @@ const writeFailGrace = 5 * time.Second
 // the reader (readLoop, in this goroutine) takes the receiver's answers until its summary
 // or the connection's end, which ends the run.
 func (s *sender) run(ctx context.Context) (*Result, error) {
-	writers := s.startWriters()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	// The data workers' context ends with the run, and at the first failed write: what
+	// they would read after it could not be sent.
+	work, stopWork := context.WithCancel(ctx)
+	defer stopWork()
+	writers := s.startWriters(stopWork)
 	wake := context.AfterFunc(ctx, func() { s.mu.Lock(); s.acked.Broadcast(); s.mu.Unlock() })
 	defer wake()
 	var wg sync.WaitGroup
@@ -295,7 +299,7 @@ func (s *sender) run(ctx context.Context) (*Result, error) {
 			s.closeConns()
 		}
 	})
-	s.startDataWorkers(ctx, &wg)
+	s.startDataWorkers(work, &wg)
 
 	res, err := s.readLoop()
 	close(writers.readerDone)
@@ -344,14 +348,16 @@ func (s *sender) startDataWorkers(ctx context.Context, wg *sync.WaitGroup) {
 type writers struct {
 	results    chan error    // each writer's write error (nil when none), as it returns
 	readerDone chan struct{} // closed by run once the reader has ended
+	stopWork   func()        // stops the data workers, at the first failed write
 	failOnce   sync.Once
 	firstErr   error       // the first write error of any stream
 	gaveUp     atomic.Bool // a writer closed the connections after writeFailGrace
 }
 
-// startWriters starts a writeLoop for each stream.
-func (s *sender) startWriters() *writers {
-	w := &writers{results: make(chan error, len(s.streams)), readerDone: make(chan struct{})}
+// startWriters starts a writeLoop for each stream; the first write that fails calls
+// stopWork.
+func (s *sender) startWriters(stopWork func()) *writers {
+	w := &writers{results: make(chan error, len(s.streams)), readerDone: make(chan struct{}), stopWork: stopWork}
 	for _, st := range s.streams {
 		go s.writeLoop(st, w)
 	}
@@ -365,12 +371,15 @@ func (s *sender) startWriters() *writers {
 // error), and the reader is to get that rather than take the failure for a lost
 // connection. The reader ends on that frame or on the connection's end; only if neither
 // comes within writeFailGrace does writeLoop close the connections, to stop it. Meanwhile
-// the data budget is closed, so that no data worker waits for room a failed writer will
-// never make.
+// the reader goes on, but the data workers stop: a session whose write failed cannot
+// complete, and the files they would read, at the speed of the disk now that the data
+// budget is closed (no worker is to wait for room a failed writer will never make), could
+// not be sent.
 func (s *sender) writeLoop(st *stream, w *writers) {
 	err := st.out.run(s.written)
 	if err != nil {
 		w.failOnce.Do(func() { w.firstErr = err })
+		w.stopWork()
 		s.budget.close()
 		select {
 		case <-w.readerDone:

@@ -117,13 +117,13 @@ func (r *migrateReporter) drawBars(vols []v1alpha1.VolumeProgress) {
 // and the data sent is less when a delta lets the target reuse its blocks.
 func volumeBytesDone(v v1alpha1.VolumeProgress) int64 { return kube.BytesTransferred(v) }
 
-// volumeETA is the time left its sender reported: -1 while it cannot tell, and 0 with no
-// bytes to copy is a volume not reported on yet.
+// volumeETA is the time left its sender reported. The status holds 0 (with a rate of 0)
+// while the sender cannot tell, and 0 with no bytes to copy is a volume not reported on yet.
 func volumeETA(v v1alpha1.VolumeProgress) string {
 	switch {
 	case v.Phase == v1alpha1.PhaseSucceeded:
 		return etaText(0)
-	case v.ETASeconds < 0, v.ETASeconds == 0 && v.TotalBytes == 0:
+	case v.ETASeconds <= 0 && v.RateBytesPerSecond <= 0, v.ETASeconds == 0 && v.TotalBytes == 0:
 		return etaText(-1)
 	}
 	return etaText(time.Duration(v.ETASeconds) * time.Second)

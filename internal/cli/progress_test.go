@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferrydvm/ferry/api/v1alpha1"
+
 	"github.com/ferrydvm/ferry/internal/engine"
 )
 
@@ -217,5 +219,23 @@ func TestSendJSONProgressWhileDataFlows(t *testing.T) {
 	}
 	if last.Event != "summary" || last.Bytes != size {
 		t.Errorf("last event %+v", last)
+	}
+}
+
+func TestVolumeETA(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		v    v1alpha1.VolumeProgress
+		want string
+	}{
+		{"not estimated yet (a status holds 0 and a rate of 0)", v1alpha1.VolumeProgress{TotalBytes: 10}, etaText(-1)},
+		{"not reported on yet", v1alpha1.VolumeProgress{}, etaText(-1)},
+		{"estimated", v1alpha1.VolumeProgress{TotalBytes: 10, RateBytesPerSecond: 1, ETASeconds: 5}, etaText(5 * time.Second)},
+		{"all sent", v1alpha1.VolumeProgress{TotalBytes: 10, RateBytesPerSecond: 1}, etaText(0)},
+		{"succeeded", v1alpha1.VolumeProgress{Phase: v1alpha1.PhaseSucceeded}, etaText(0)},
+	} {
+		if got := volumeETA(tc.v); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
 	}
 }

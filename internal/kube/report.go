@@ -107,7 +107,9 @@ func (rep *Report) applyTo(s *v1alpha1.VolumeProgress) {
 	s.Files, s.TotalFiles = rep.FilesDone, rep.FilesNeeded
 	s.Bytes, s.SentBytes, s.TransferredBytes = rep.BytesDone, rep.BytesSent, rep.BytesTransferred
 	s.TotalBytes = max(rep.BytesNeeded, rep.BytesDone, rep.BytesTransferred)
-	s.RateBytesPerSecond, s.ETASeconds = rep.Rate, rep.ETA
+	// The status holds no negative numbers (the CRD says so): an ETA not known yet is 0 there,
+	// with a rate of 0.
+	s.RateBytesPerSecond, s.ETASeconds = max(rep.Rate, 0), max(rep.ETA, 0)
 	s.Verified = rep.Done && rep.Verified
 	if len(rep.Errors) > 0 {
 		s.Message = fmt.Sprintf("%d errors, first: %s", len(rep.Errors), rep.Errors[0])

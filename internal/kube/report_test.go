@@ -57,3 +57,15 @@ func TestBytesTransferred(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownETAInVolumeStatus: a sender that cannot estimate yet reports an ETA of -1; the
+// status, whose CRD admits no negative number, holds 0 with a rate of 0 (the API server
+// refused the whole status update before).
+func TestUnknownETAInVolumeStatus(t *testing.T) {
+	rep := Report{FilesNeeded: 1, BytesNeeded: gib, WalkDone: true, Rate: 0, ETA: -1}
+	var st v1alpha1.VolumeProgress
+	rep.applyTo(&st)
+	if st.ETASeconds != 0 || st.RateBytesPerSecond != 0 {
+		t.Errorf("status ETA %d, rate %d; want 0 and 0", st.ETASeconds, st.RateBytesPerSecond)
+	}
+}

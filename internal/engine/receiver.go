@@ -100,8 +100,6 @@ func (rc *Receiver) Handle(ctx context.Context, conn io.ReadWriteCloser) error {
 	defer rc.unregister(string(h.Session), s)
 	err = s.run(ctx)
 	hangUp(ctx, conn, s.readDone)
-	conn.Close() // readLoop stops before the decompressor it may read from is closed
-	<-s.readDone
 	return err
 }
 
@@ -126,7 +124,11 @@ var lingerTime = 5 * time.Second
 //
 // Connections that cannot be half-closed are not sockets (net.Pipe and the like): a write
 // there returns only once the peer has read it, so closing at once loses nothing.
+//
+// hangUp then closes conn and waits for its reader to return, so that the reader stops
+// before the decompressor it may read from is closed.
 func hangUp(ctx context.Context, conn io.ReadWriteCloser, readerDone <-chan struct{}) {
+	defer func() { conn.Close(); <-readerDone }()
 	cw, ok := conn.(interface{ CloseWrite() error })
 	if !ok || ctx.Err() != nil {
 		return

@@ -155,11 +155,9 @@ func (s *session) attach(ctx context.Context, conn io.ReadWriteCloser, r *wire.R
 	}()
 	select {
 	case <-s.over:
-		hangUp(ctx, conn, readDone)
-	case <-ctx.Done():
+	case <-ctx.Done(): // hangUp closes at once
 	}
-	conn.Close() // readLoop stops before the decompressor it may read from is closed
-	<-readDone
+	hangUp(ctx, conn, readDone)
 }
 
 func (s *session) startWorkers(ctx context.Context) {

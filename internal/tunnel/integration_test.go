@@ -59,23 +59,9 @@ func newLab(t *testing.T, serverPort int) *lab {
 	return l
 }
 
-// echo serves on 127.0.0.1 of the test's namespace, where the tunnel server forwards.
+// echo serves on 127.0.0.1, where the tunnel server forwards.
 func echo(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
-	return ln.Addr().String()
+	return testenv.Serve(t, func(c net.Conn) { io.Copy(c, c) })
 }
 
 // dial opens the tunnel from the Source namespace through the given proxies.
